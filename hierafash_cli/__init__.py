@@ -1,0 +1,1 @@
+"""Command line and runtime tooling: set up the pinned ComfyUI, serve it, run workflows headless."""

@@ -1,0 +1,49 @@
+"""`hierafash`: set up the pinned ComfyUI, serve it with this pack, run workflows headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import runtime
+from .server import PACK_DIR, ComfyServer, prepare_base
+
+DEFAULT_HOME = PACK_DIR / "comfyui_home"
+
+
+def cmd_setup(args) -> int:
+    tree = runtime.install()
+    print(f"ComfyUI {runtime.COMFYUI_VERSION} ready at {tree}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    base = prepare_base(Path(args.home))
+    server = ComfyServer(base, port=args.port, log_path=base / "comfyui.log")
+    server.start()
+    print(f"ComfyUI with HieraFashDiff is running at {server.url}  (log: {server.log_path})")
+    print(f"Models go in {base / 'models'}/checkpoints and /controlnet. Stop with Ctrl-C.")
+    try:
+        server.proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hierafash", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup", help="install torch and the pinned ComfyUI into this Python").set_defaults(func=cmd_setup)
+    serve = sub.add_parser("serve", help="start ComfyUI with this pack on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8188)
+    serve.add_argument("--home", default=str(DEFAULT_HOME), help="ComfyUI base directory (models, input, output)")
+    serve.set_defaults(func=cmd_serve)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

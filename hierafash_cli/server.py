@@ -1,0 +1,170 @@
+"""Start the pinned ComfyUI headless on 127.0.0.1 with this pack loaded, talk to it, stop it by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+from .runtime import comfyui_dir
+
+HOST = "127.0.0.1"
+PACK_DIR = Path(__file__).resolve().parent.parent
+PACK_NAME = "hierafashdiff"
+BASE_SUBDIRS = ("custom_nodes", "models", "input", "output", "temp", "user")
+
+
+class ComfyError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def prepare_base(base: Path, extra_packs: dict[str, Path] | None = None) -> Path:
+    """A ComfyUI base directory whose custom_nodes/ links to this working tree (and any extra packs)."""
+    for sub in BASE_SUBDIRS:
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    for name, target in {PACK_NAME: PACK_DIR, **(extra_packs or {})}.items():
+        link = base / "custom_nodes" / name
+        if link.is_symlink() and link.resolve() != target.resolve():
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(target, target_is_directory=True)
+    return base
+
+
+class ComfyServer:
+    """A ComfyUI server process; use as a context manager."""
+
+    def __init__(self, base: Path, port: int | None = None, log_path: Path | None = None,
+                 env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()):
+        self.base = Path(base)
+        self.port = port or free_port()
+        self.log_path = log_path or self.base / "comfyui.log"
+        self.env = env or {}
+        self.extra_args = extra_args
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def command(self) -> list[str]:
+        cpu = () if os.environ.get("HIERAFASH_GPU") else ("--cpu",)
+        return [sys.executable, "main.py", *cpu, "--listen", HOST, "--port", str(self.port),
+                "--disable-auto-launch", "--base-directory", str(self.base),
+                "--database-url", "sqlite:///:memory:", *self.extra_args]
+
+    def start(self, timeout: float = 180) -> ComfyServer:
+        log = open(self.log_path, "w")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(self.command(), cwd=comfyui_dir(), stdout=log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **self.env})
+        self._log = log
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise ComfyError(f"ComfyUI exited during start-up; see {self.log_path}:\n{self.log_tail()}")
+            try:
+                self.get("/system_stats", timeout=2)
+                return self
+            except (OSError, ComfyError):
+                time.sleep(0.25)
+        self.stop()
+        raise ComfyError(f"ComfyUI did not answer within {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def __enter__(self) -> ComfyServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(Path(self.log_path).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    # --- HTTP -------------------------------------------------------------------------------
+    def request(self, method: str, path: str, body=None, timeout: float = 60):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def get(self, path: str, timeout: float = 60):
+        status, body = self.request("GET", path, timeout=timeout)
+        if status != 200:
+            raise ComfyError(f"GET {path} -> {status}: {body}")
+        return body
+
+    def queue(self, prompt: dict, workflow: dict | None = None) -> dict:
+        """POST /prompt; returns the reply (prompt_id, node_errors) or raises with the validation errors."""
+        body = {"prompt": prompt, "client_id": str(uuid.uuid4())}
+        if workflow is not None:
+            body["extra_data"] = {"extra_pnginfo": {"workflow": workflow}}
+        status, reply = self.request("POST", "/prompt", body)
+        if status != 200:
+            raise ComfyError(f"prompt rejected ({status}): {json.dumps(reply, indent=1)}")
+        return reply
+
+    def wait(self, prompt_id: str, timeout: float = 600) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            history = self.get(f"/history/{prompt_id}")
+            entry = history.get(prompt_id) if history else None
+            if entry and entry.get("status", {}).get("completed") is not None:
+                status = entry["status"]
+                if status["status_str"] != "success" or status["completed"]:
+                    return entry
+            time.sleep(0.1)
+        raise ComfyError(f"prompt {prompt_id} did not finish within {timeout}s")
+
+    def run(self, prompt: dict, workflow: dict | None = None, timeout: float = 600) -> dict:
+        """Queue a prompt and wait; raises ComfyError with ComfyUI's own message on failure."""
+        reply = self.queue(prompt, workflow)
+        if reply.get("node_errors"):
+            raise ComfyError(f"node errors: {json.dumps(reply['node_errors'], indent=1)}")
+        entry = self.wait(reply["prompt_id"], timeout)
+        if entry["status"]["status_str"] != "success":
+            errors = [m[1] for m in entry["status"]["messages"] if m[0] == "execution_error"]
+            raise ComfyError(format_execution_errors(errors))
+        return entry
+
+    def view(self, image: dict) -> bytes:
+        query = urllib.parse.urlencode({k: image[k] for k in ("filename", "subfolder", "type")})
+        with urllib.request.urlopen(f"{self.url}/view?{query}", timeout=60) as r:
+            return r.read()
+
+
+def format_execution_errors(errors: list[dict]) -> str:
+    return "\n".join(
+        f"{e.get('node_type')} (node {e.get('node_id')}): {e.get('exception_type')}: {e.get('exception_message')}"
+        for e in errors
+    ) or "execution failed"

@@ -1,0 +1,100 @@
+"""Concept Ideation and Attribute Iteration: build a design, P_C then A1, A2, ..."""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..hierafash_core.design import CUSTOM_KIND, Design, DesignError, make_attribute, split_items
+from ..hierafash_core.vocab import CONCEPT_FIELDS, attribute_kinds, concept_values
+from .common import CATEGORY, advanced, input_error, schema
+from .common import Design as DesignType
+
+NONE = "(none)"
+ALL_ATTRIBUTE_VALUES = [v for kind in attribute_kinds() for v in kind.values]
+
+CONCEPT_TOOLTIPS = {
+    "category": "Garment category. Also completes clothing-length values ('Long' -> 'Long Dress').",
+    "style": "Design style, e.g. Elegant, Street Style, Vintage.",
+    "occasion": "Where the garment is worn.",
+    "effect": "The effect on the wearer's figure.",
+    "feeling": "The overall feeling of the design.",
+}
+
+
+class ConceptIdeation(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="HieraFashConceptIdeation",
+            display_name="HieraFash Concept Ideation",
+            category=f"{CATEGORY}/design",
+            search_aliases=["fashion concept", "design draft", "hierafashdiff concept", "P_C"],
+            description=(
+                "The high-level concept P_C (category, style, occasion, effect, feeling) that alone "
+                "conditions the ideation stage, the noisiest steps of the trajectory. Pick from the "
+                "paper's vocabularies, type your own items, or both."
+            ),
+            inputs=[
+                io.Combo.Input(field, options=[NONE, *concept_values(field)], default=default,
+                               tooltip=CONCEPT_TOOLTIPS[field])
+                for field, default in zip(CONCEPT_FIELDS, ("Dress", "Elegant", "Party", NONE, NONE))
+            ]
+            + [
+                io.String.Input("custom_concept", default="", multiline=False,
+                                tooltip="Extra concept items, comma separated, added after the picked ones. "
+                                        "Leave every list at (none) to type the whole concept freely."),
+            ],
+            outputs=[DesignType.Output(display_name="design",
+                                       tooltip="The design so far; chain Attribute Iteration nodes after it.")],
+        )
+
+    @classmethod
+    def execute(cls, category, style, occasion, effect, feeling, custom_concept="") -> io.NodeOutput:
+        picked = [v for v in (category, style, occasion, effect, feeling) if v != NONE]
+        items = tuple(picked) + split_items(custom_concept)
+        if not items:
+            raise input_error("HieraFash Concept Ideation", "custom_concept",
+                              "the concept is empty: pick at least one list value or type concept items")
+        return io.NodeOutput(Design(items, None if category == NONE else category))
+
+
+class AttributeIteration(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        labels = [kind.label for kind in attribute_kinds()]
+        return schema(
+            node_id="HieraFashAttributeIteration",
+            display_name="HieraFash Attribute Iteration",
+            category=f"{CATEGORY}/design",
+            search_aliases=["fashion attribute", "sleeve", "collar", "hem", "clothing length"],
+            description=(
+                "Adds one apparel attribute to the design: a new iteration sub-stage whose prompt is the "
+                "previous prompt plus this attribute (P_C+A1, P_C+A1+A2, ...). Chain one node per attribute; "
+                "the paper's order is clothing length, sleeve length, sleeve type, collar, hem."
+            ),
+            inputs=[
+                DesignType.Input("design", tooltip="From Concept Ideation or the previous Attribute Iteration."),
+                io.Combo.Input("attribute", options=[*labels, CUSTOM_KIND], default=labels[0],
+                               tooltip="Which attribute this stage sets. Its body part is what an edit changes. "
+                                       "'custom' adds free text with no body part."),
+                io.Combo.Input("value", options=ALL_ATTRIBUTE_VALUES, default=ALL_ATTRIBUTE_VALUES[0],
+                               tooltip="The attribute value from the paper's vocabulary; it must belong to the "
+                                       "chosen attribute. Clothing-length values get the garment category appended."),
+                advanced(io.String.Input, "custom_text", default="",
+                         tooltip="Free text that replaces the picked value (for example 'Asymmetric Hem'). "
+                                 "The attribute still decides the body part."),
+            ],
+            outputs=[DesignType.Output(display_name="design", tooltip="The design with this attribute appended.")],
+        )
+
+    @classmethod
+    def execute(cls, design, attribute, value, custom_text="") -> io.NodeOutput:
+        try:
+            new = make_attribute(attribute, value, custom_text, design.category)
+        except DesignError as exc:
+            raise input_error("HieraFash Attribute Iteration", "custom_text" if attribute == CUSTOM_KIND else "value",
+                              str(exc)) from None
+        return io.NodeOutput(design.with_attribute(new))
+
+
+NODES = [ConceptIdeation, AttributeIteration]

@@ -1,0 +1,120 @@
+"""Hierarchical Prompt Scheduler: compiles C(t) into stock, timestep-ranged conditioning."""
+
+from __future__ import annotations
+
+import comfy.samplers
+import node_helpers
+from comfy_api.latest import io, ui
+
+from ..hierafash_core.schedule import (
+    PAPER_BOUNDARIES,
+    CompiledSchedule,
+    ScheduleError,
+    assign_steps,
+    build_schedule,
+    format_preview,
+    parse_boundaries,
+    percent_ranges,
+    untie_cuts,
+)
+from .common import CATEGORY, advanced, input_error, schema
+from .common import Design as DesignType
+from .common import Schedule as ScheduleType
+
+NODE_NAME = "HieraFash Hierarchical Prompt Scheduler"
+STAGE_KEY = "hierafashdiff_stage"  # tags each conditioning entry with its stage index
+
+
+def sampler_sigmas(model, scheduler: str, steps: int):
+    model_sampling = model.get_model_object("model_sampling")
+    return comfy.samplers.calculate_sigmas(model_sampling, scheduler, steps), model_sampling.percent_to_sigma
+
+
+def encode_ranged(clip, compiled: CompiledSchedule) -> list:
+    """One conditioning entry per stage, each limited to its percent range; equal prompts encode once."""
+    encoded: dict[str, list] = {}
+    out = []
+    for k, (stage, (start, end)) in enumerate(zip(compiled.schedule.stages, compiled.ranges())):
+        if stage.prompt not in encoded:
+            encoded[stage.prompt] = clip.encode_from_tokens_scheduled(clip.tokenize(stage.prompt))
+        out += node_helpers.conditioning_set_values(
+            encoded[stage.prompt], {"start_percent": start, "end_percent": end, STAGE_KEY: k}
+        )
+    return out
+
+
+class HierarchicalPromptScheduler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="HieraFashHierarchicalPromptScheduler",
+            display_name=NODE_NAME,
+            category=f"{CATEGORY}/design",
+            search_aliases=["prompt schedule", "hierarchical prompt", "timestep prompt", "C(t)", "stage schedule"],
+            description=(
+                "Compiles the design into the hierarchical prompt schedule C(t): the concept prompt for the "
+                "noisiest steps, then one growing prompt per attribute, then the full prompt. The output is "
+                "ordinary timestep-ranged conditioning for any stock sampler. Every sampler step sees exactly "
+                "one stage; the preview shows which steps fall in which stage."
+            ),
+            inputs=[
+                DesignType.Input("design", tooltip="Concept Ideation followed by Attribute Iteration nodes."),
+                io.Clip.Input("clip", tooltip="The text encoder of your checkpoint."),
+                io.Model.Input("model", tooltip="The model you sample with: its noise schedule places the stages "
+                                                "and previews the steps (the model is not changed)."),
+                io.Int.Input("steps", default=20, min=1, max=10000,
+                             tooltip="Your sampler's steps, for the preview (and to keep a boundary off a step)."),
+                io.Combo.Input("scheduler", options=list(comfy.samplers.SCHEDULER_NAMES), default="normal",
+                               tooltip="Your sampler's scheduler, for the preview."),
+                io.String.Input("detail", default="", tooltip="Extra text for the final detail stage only, "
+                                                               "e.g. fabric or colour details."),
+                advanced(io.String.Input, "suffix", default="",
+                         tooltip="Text appended to every stage's prompt, e.g. quality tags. The official demo "
+                                 "appends 'best quality, extremely detailed, ..., white background'."),
+                advanced(io.String.Input, "boundaries", default=", ".join(str(b) for b in PAPER_BOUNDARIES),
+                         tooltip="Stage boundaries as DDPM timesteps (999 = pure noise), strictly decreasing. "
+                                 "Steps at t >= the first value see only the concept; each further value starts "
+                                 "the next attribute. The paper's: 900, 800, 710, 630, 560, 500."),
+            ],
+            outputs=[
+                io.Conditioning.Output(display_name="positive",
+                                       tooltip="Stage-ranged positive conditioning; use a plain negative beside it."),
+                ScheduleType.Output(display_name="schedule",
+                                    tooltip="The compiled schedule, for the editing and pose nodes."),
+                io.String.Output(display_name="preview", tooltip="Which sampler steps fall in which stage."),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, boundaries=None):
+        if boundaries is None:  # linked input: checked at run time
+            return True
+        try:
+            parse_boundaries(boundaries)
+        except ScheduleError as exc:
+            return f"{NODE_NAME}: input 'boundaries': {exc}"
+        return True
+
+    @classmethod
+    def execute(cls, design, clip, model, steps, scheduler, detail="", suffix="",
+                boundaries="900, 800, 710, 630, 560, 500") -> io.NodeOutput:
+        if clip is None:
+            raise input_error(NODE_NAME, "clip", "no text encoder: load a checkpoint that contains one, "
+                                                 "or add a CLIP loader")
+        try:
+            schedule = build_schedule(design, parse_boundaries(boundaries), detail, suffix)
+        except ScheduleError as exc:
+            raise input_error(NODE_NAME, "boundaries", str(exc)) from None
+        sigmas, percent_to_sigma = sampler_sigmas(model, scheduler, steps)
+        try:
+            cuts = untie_cuts(schedule.cut_percents(), sigmas, percent_to_sigma)
+        except ScheduleError as exc:
+            raise input_error(NODE_NAME, "boundaries", str(exc)) from None
+        compiled = CompiledSchedule(schedule, tuple(cuts))
+        assignment = assign_steps(sigmas, cuts, percent_to_sigma)
+        preview = format_preview(schedule, assignment, cuts, header=f"{steps} steps, {scheduler} scheduler "
+                                 f"(stages: {len(percent_ranges(cuts))})")
+        return io.NodeOutput(encode_ranged(clip, compiled), compiled, preview, ui=ui.PreviewText(preview))
+
+
+NODES = [HierarchicalPromptScheduler]

@@ -1,0 +1,73 @@
+"""Test-only ComfyUI pack: a probe that records what actually reaches the UNet at each evaluation.
+
+It patches a clone of the MODEL with keyed wrappers (and chains the denoise mask function), and
+appends one JSON line per event to the file named by its `log_path` input:
+- {"ev": "unet", "sigma", "batch", "cond_or_uncond", "stages", "control"} per UNet call;
+- {"ev": "mask", "sigma", "mask": [[...]]} per evaluation of a masked (inpainting) run.
+"""
+
+import json
+
+import comfy.patcher_extension
+from comfy_api.latest import ComfyExtension, io
+
+STAGE_KEY = "hierafashdiff_stage"
+PROBE_KEY = "hierafash_test_probe"
+
+
+class HieraFashTestProbe(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="HieraFashTestProbe",
+            category="testing",
+            inputs=[io.Model.Input("model"), io.String.Input("log_path")],
+            outputs=[io.Model.Output()],
+            not_idempotent=True,
+        )
+
+    @classmethod
+    def execute(cls, model, log_path) -> io.NodeOutput:
+        patched = model.clone()
+        stage_of_uuid = {}
+
+        def log(**event):
+            with open(log_path, "a") as f:
+                f.write(json.dumps(event) + "\n")
+
+        def calc_cond_batch(executor, model_, conds, x_in, timestep, model_options):
+            for cond_list in conds:
+                for c in cond_list or []:
+                    stage_of_uuid[c["uuid"]] = c.get(STAGE_KEY)
+            return executor(model_, conds, x_in, timestep, model_options)
+
+        def apply_model(executor, x, t, c_concat, c_crossattn, control, transformer_options, **kwargs):
+            cond_or_uncond = list(transformer_options.get("cond_or_uncond", []))
+            uuids = transformer_options.get("uuids", [])
+            log(ev="unet", sigma=float(transformer_options["sigmas"][0]), batch=int(x.shape[0]),
+                cond_or_uncond=cond_or_uncond,
+                stages=[stage_of_uuid.get(u) for u, kind in zip(uuids, cond_or_uncond) if kind == 0],
+                control=control is not None)
+            return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
+
+        previous = patched.model_options.get("denoise_mask_function")
+
+        def denoise_mask(sigma, mask, extra_options):
+            if previous is not None:
+                mask = previous(sigma, mask, extra_options)
+            log(ev="mask", sigma=float(sigma[0]), mask=mask[0, 0].tolist())
+            return mask
+
+        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, PROBE_KEY, calc_cond_batch)
+        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, PROBE_KEY, apply_model)
+        patched.set_model_denoise_mask_function(denoise_mask)
+        return io.NodeOutput(patched)
+
+
+class ProbeExtension(ComfyExtension):
+    async def get_node_list(self):
+        return [HieraFashTestProbe]
+
+
+async def comfy_entrypoint():
+    return ProbeExtension()

@@ -1,0 +1,58 @@
+"""Shared fixtures. The `comfy` tier starts the real, pinned ComfyUI headless on 127.0.0.1 with this
+pack loaded from the working tree and tiny models built (seeded) for the session."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hierafash_cli.runtime import comfyui_dir
+from hierafash_cli.server import ComfyServer, prepare_base
+
+TESTS = Path(__file__).resolve().parent
+PROBE_PACK = TESTS / "comfy_nodes" / "hierafash_test_probe"
+TINY_CHECKPOINT = "tiny_sd15.safetensors"
+TINY_CONTROLNET = "tiny_pose_cn.safetensors"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in ("comfy", "browser"):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(scope="session")
+def comfy_base(tmp_path_factory) -> Path:
+    """A ComfyUI base directory with this pack, the test probe pack and the tiny models."""
+    base = prepare_base(tmp_path_factory.mktemp("comfy_base"), {"hierafash_test_probe": PROBE_PACK})
+    subprocess.run([sys.executable, str(TESTS / "support" / "build_tiny_models.py"), "--out", str(base / "models")],
+                   cwd=comfyui_dir(), check=True)
+    return base
+
+
+@pytest.fixture(scope="session")
+def comfy(comfy_base):
+    """The running ComfyUI server (one per session), stopped by its PID at the end."""
+    with ComfyServer(comfy_base) as server:
+        yield server
+    print(f"ComfyUI log: {server.log_path}")
+
+
+@pytest.fixture
+def probe_log(tmp_path):
+    """A fresh probe log file and a reader for it."""
+    path = tmp_path / "probe.jsonl"
+
+    def read(ev=None):
+        if not path.exists():
+            return []
+        events = [json.loads(line) for line in path.read_text().splitlines()]
+        return [e for e in events if ev is None or e["ev"] == ev]
+
+    read.path = str(path)
+    return read

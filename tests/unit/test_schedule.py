@@ -1,0 +1,232 @@
+"""The hierarchical schedule C(t): stages, boundaries, conversions, and step assignment."""
+
+import math
+
+import pytest
+import torch
+
+from hierafash_core.design import Attribute, Design, DesignError, make_attribute
+from hierafash_core.noise import (
+    discrete_percent_to_sigma,
+    percent_to_timestep,
+    sd_sigmas,
+    sigma_to_percent,
+    timestep_to_percent,
+)
+from hierafash_core.schedule import (
+    PAPER_BOUNDARIES,
+    Schedule,
+    ScheduleError,
+    Stage,
+    assign_steps,
+    build_schedule,
+    cut_percent,
+    format_preview,
+    parse_boundaries,
+    percent_ranges,
+    untie_cuts,
+)
+
+SIGMAS = sd_sigmas()
+P2S = discrete_percent_to_sigma(SIGMAS)
+CONCEPT = ("Dress", "Elegant", "Party", "Elongate Neck", "Sense of Agility and Elegance")
+ATTRS = [("clothing length", "Long"), ("sleeve length", "Short Sleeve"), ("sleeve type", "Regular Sleeve"),
+         ("collar", "V-Neck"), ("hem", "Draped Hem")]
+
+
+def paper_design(n=5):
+    design = Design(CONCEPT, "Dress")
+    for label, value in ATTRS[:n]:
+        design = design.with_attribute(make_attribute(label, value, "", design.category))
+    return design
+
+
+# --- sampler schedules, written from their definitions (ComfyUI's own are checked in the comfy tier)
+def sigma_at(t: float) -> float:
+    return P2S(timestep_to_percent(t))
+
+
+def ddim_uniform(steps):  # t = 1 + k * 1000/steps, descending (method.md §1.3)
+    c = NUM = 1000 // steps
+    return [float(SIGMAS[t]) for t in range(1 + c * (steps - 1), 0, -NUM)] + [0.0]
+
+
+def simple(steps):
+    return [float(SIGMAS[-(1 + int(x * 1000 / steps))]) for x in range(steps)] + [0.0]
+
+
+def normal(steps):
+    return [sigma_at(t) for t in torch.linspace(999, 0, steps).tolist()] + [0.0]
+
+
+def karras(steps, rho=7.0):
+    lo, hi = float(SIGMAS[0]) ** (1 / rho), float(SIGMAS[-1]) ** (1 / rho)
+    return [(hi + i / (steps - 1) * (lo - hi)) ** rho for i in range(steps)] + [0.0]
+
+
+SCHEDULERS = {"ddim_uniform": ddim_uniform, "simple": simple, "normal": normal, "karras": karras}
+
+
+def stage_of_timestep(t: float, boundaries=PAPER_BOUNDARIES) -> int:
+    """The paper's rule on the discrete axis: t >= boundary b_k means an earlier stage than k+1."""
+    return sum(1 for b in boundaries if t < b)
+
+
+# --- building -----------------------------------------------------------------------------------
+def test_paper_bands_and_progressive_prompts():
+    schedule = build_schedule(paper_design())
+    assert [(s.t_high, s.t_low) for s in schedule.stages] == [
+        (1000, 900), (900, 800), (800, 710), (710, 630), (630, 560), (560, 500), (500, 0)]
+    prompts = [s.prompt for s in schedule.stages]
+    assert prompts[0] == ", ".join(CONCEPT)
+    assert prompts[1] == prompts[0] + ", Long Dress"
+    for shorter, longer in zip(prompts, prompts[1:]):
+        assert longer.startswith(shorter)
+    assert prompts[5].endswith("V-Neck, Draped Hem") and prompts[6] == prompts[5]
+    assert [s.name for s in schedule.stages][0] == "concept" and schedule.stages[-1].name == "detail"
+    assert schedule.stages[2].attribute == Attribute("sleeve_length", "Short Sleeve")
+
+
+def test_detail_and_suffix():
+    schedule = build_schedule(paper_design(1), detail="silk, red", suffix="best quality")
+    assert all(s.prompt.endswith("best quality") for s in schedule.stages[:-1])
+    assert schedule.stages[-1].prompt.endswith("best quality, silk, red")
+
+
+def test_fewer_attributes_use_the_first_boundaries_like_the_official_code():
+    schedule = build_schedule(paper_design(2))
+    assert [(s.t_high, s.t_low) for s in schedule.stages] == [(1000, 900), (900, 800), (800, 710), (710, 0)]
+    assert build_schedule(Design(CONCEPT)).boundaries == (900,)
+
+
+def test_too_many_attributes_for_the_boundaries_names_the_fix():
+    with pytest.raises(ScheduleError, match="5 attributes need 6 boundaries.*add 2 more"):
+        build_schedule(paper_design(5), (900, 800, 700, 600))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("900, 900", "strictly decrease"), ("800, 900", "strictly decrease"), ("1000", "outside"),
+    ("0", "outside"), ("900, abc", "comma-separated"),
+])
+def test_boundary_validation(text, message):
+    with pytest.raises(ScheduleError, match=message):
+        parse_boundaries(text)
+
+
+def test_user_boundaries_parse():
+    assert parse_boundaries(" 950,  600 ,300") == (950, 600, 300)
+
+
+@pytest.mark.parametrize("stages, message", [
+    ((Stage("a", "x", 1000, 500), Stage("b", "y", 400, 0)), "not contiguous"),
+    ((Stage("a", "x", 1000, 500), Stage("b", "y", 500, 500), Stage("c", "z", 500, 0)), "zero width"),
+    ((Stage("a", "x", 900, 0),), "cover the whole trajectory"),
+    ((), "at least one stage"),
+])
+def test_schedule_validation(stages, message):
+    with pytest.raises(ScheduleError, match=message):
+        Schedule(stages)
+
+
+def test_attribute_values_are_checked_against_their_vocabulary():
+    with pytest.raises(DesignError, match="'Boat Neck' is not a sleeve length value"):
+        make_attribute("sleeve length", "Boat Neck", "", "Dress")
+    with pytest.raises(DesignError, match="custom_text is empty"):
+        make_attribute("custom", "Long", "  ", "Dress")
+    assert make_attribute("clothing length", "Mid-length", "", "Coat").text == "Mid-length Coat"
+    assert make_attribute("collar", "V-Neck", "Sweetheart Neckline", None) == Attribute("collar", "Sweetheart Neckline")
+    with pytest.raises(DesignError, match="concept is empty"):
+        Design(())
+
+
+# --- conversions ----------------------------------------------------------------------------------
+def test_percent_timestep_sigma_conversions():
+    assert timestep_to_percent(999) == 0.0 and timestep_to_percent(0) == 1.0
+    assert percent_to_timestep(timestep_to_percent(433.25)) == pytest.approx(433.25)
+    assert P2S(timestep_to_percent(900)) == pytest.approx(8.3466, abs=1e-3)  # comfyui.md §5
+    assert P2S(0.0) > 1e8 and P2S(1.0) == 0.0
+    p = timestep_to_percent(700.3)
+    assert sigma_to_percent(P2S(p), P2S) == pytest.approx(p, abs=1e-6)
+
+
+def test_cuts_sit_between_discrete_timesteps():
+    assert cut_percent(900) == pytest.approx(1 - 899.5 / 999)
+    assert cut_percent(1000) == 0.0 and cut_percent(0) == 1.0
+    cuts = build_schedule(paper_design()).cut_percents()
+    assert [round(c, 4) for c in cuts] == [0.0996, 0.1997, 0.2898, 0.3699, 0.4399, 0.5]
+    ranges = percent_ranges(cuts)
+    assert ranges[0][0] == 0.0 and ranges[-1][1] == 1.0
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous: no gap, shared edge
+
+
+# --- step assignment ------------------------------------------------------------------------------
+@pytest.mark.parametrize("steps, split", [(100, [10, 10, 9, 8, 7, 6, 50]), (50, [5, 5, 4, 4, 4, 3, 25])])
+def test_paper_step_split_on_uniform_ddim(steps, split):  # method.md §1.3
+    cuts = build_schedule(paper_design()).cut_percents()
+    assignment = assign_steps(ddim_uniform(steps), cuts, P2S)
+    assert [len(s) for s in assignment.steps_per_stage] == split
+
+
+@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
+@pytest.mark.parametrize("steps", [2, 5, 10, 20, 25, 40, 50])
+def test_every_step_is_in_exactly_one_stage_matching_the_discrete_rule(scheduler, steps):
+    sigmas = SCHEDULERS[scheduler](steps)
+    cuts = untie_cuts(build_schedule(paper_design()).cut_percents(), sigmas, P2S)  # as the node does
+    assignment = assign_steps(sigmas, cuts, P2S)
+    assert assignment.ties == []
+    stages = assignment.stage_of_step
+    assert stages == sorted(stages) and len(stages) == steps
+    for sigma, stage in zip(sigmas, stages):
+        t = percent_to_timestep(sigma_to_percent(sigma, P2S))  # continuous timestep of this sigma
+        on_cut = abs(t - math.floor(t) - 0.5) < 1e-3  # e.g. 'normal' at 25 steps has t = 499.5
+        assert stage == stage_of_timestep(math.ceil(t) if on_cut else math.floor(t + 0.5)), (t, stage)
+
+
+def test_a_step_exactly_on_a_cut_is_untied_into_the_earlier_stage():
+    cuts = build_schedule(paper_design()).cut_percents()
+    on_cut = P2S(cuts[2])  # a continuous schedule could land exactly here
+    sigmas = sorted([14.0, 9.0, 5.0, on_cut, 2.0, 1.0, 0.5, 0.1, 0.0], reverse=True)
+    tied = assign_steps(sigmas, cuts, P2S)
+    step = sigmas.index(on_cut)
+    assert tied.ties == [step] and len(tied.active[step]) == 2
+    with pytest.raises(ScheduleError, match="not in exactly one stage"):
+        _ = tied.stage_of_step
+
+    untied_cuts = untie_cuts(cuts, sigmas, P2S)
+    assert untied_cuts[2] > cuts[2] and [c for i, c in enumerate(untied_cuts) if i != 2] == cuts[:2] + cuts[3:]
+    untied = assign_steps(sigmas, untied_cuts, P2S)
+    assert untied.ties == [] and untied.stage_of_step[step] == 2
+    assert untied.stage_of_step[step + 1] == tied.active[step + 1][0]
+
+
+def test_untie_leaves_untied_schedules_alone():
+    cuts = build_schedule(paper_design()).cut_percents()
+    for scheduler, make in SCHEDULERS.items():
+        assert untie_cuts(cuts, make(20), P2S) == cuts, scheduler
+
+
+def test_normal_scheduler_really_lands_on_a_cut():
+    # linspace(999, 0, 25) passes t = 499.5, the cut below boundary 500: without untying, two stages run.
+    cuts = build_schedule(paper_design()).cut_percents()
+    assert assign_steps(normal(25), cuts, P2S).ties == [12]
+    assert assign_steps(normal(25), untie_cuts(cuts, normal(25), P2S), P2S).stage_of_step[12] == 5
+
+
+def test_empty_stages_are_reported_in_the_preview():
+    schedule = build_schedule(paper_design())
+    cuts = schedule.cut_percents()
+    assignment = assign_steps(karras(20), cuts, P2S)
+    assert assignment.empty_stages == [5]
+    preview = format_preview(schedule, assignment, cuts, "karras 20")
+    assert "WARNING: stage '+hem' gets no sampler step" in preview
+    assert preview.splitlines()[0] == "karras 20" and "0 steps" in preview
+
+
+def test_preview_lists_every_stage_with_its_band_and_prompt():
+    schedule = build_schedule(paper_design())
+    cuts = schedule.cut_percents()
+    preview = format_preview(schedule, assign_steps(ddim_uniform(100), cuts, P2S), cuts)
+    assert "concept" in preview and "t 900-999" in preview and "steps 0-9 (10)" in preview
+    assert "t 0-499" in preview and "steps 50-99 (50)" in preview
+    assert preview.count("prompt: ") == 7
+    assert not math.isnan(cuts[0])
