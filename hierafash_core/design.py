@@ -82,3 +82,31 @@ def make_attribute(label: str, value: str, custom_text: str, category: str | Non
             f"(or change attribute, or type custom_text)"
         )
     return Attribute(kind.kind, attribute_text(kind, value, category))
+
+
+ATTRIBUTE_ORDERS = ("paper", "as chained", "by area")
+
+
+def order_attributes(design: Design, order: str = "paper", areas: dict[str, float] | None = None) -> Design:
+    """The design with its attributes in edit order.
+
+    "paper": A1 -> A5, the caption order the official model was trained on; "as chained": unchanged;
+    "by area": larger affected body area first (coarse to fine, the paper's rule), ties in paper order.
+    Custom attributes keep their relative order, after the vocabulary ones.
+    """
+    if order == "as chained":
+        return design
+    known = [a for a in design.attributes if a.kind != CUSTOM_KIND]
+    custom = [a for a in design.attributes if a.kind == CUSTOM_KIND]
+    if order not in ATTRIBUTE_ORDERS:
+        raise DesignError(f"attribute order must be one of {', '.join(ATTRIBUTE_ORDERS)}, not {order!r}")
+    if order == "by area":
+        missing = sorted({a.kind for a in known if not areas or a.kind not in areas})
+        if missing:
+            raise DesignError(f"ordering by area needs the body regions; none for: {', '.join(missing)}")
+
+    def key(a: Attribute):
+        paper = attribute_kind(a.kind).id
+        return (-areas[a.kind], paper) if order == "by area" else paper
+
+    return replace(design, attributes=tuple(sorted(known, key=key)) + tuple(custom))

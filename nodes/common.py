@@ -12,6 +12,7 @@ CATEGORY = "HieraFashDiff"
 # Custom socket types. Their names are part of saved workflows: never rename them.
 Design = io.Custom("HIERAFASH_DESIGN")
 Schedule = io.Custom("HIERAFASH_SCHEDULE")
+BodyMasks = io.Custom("HIERAFASH_BODY_MASKS")
 
 _SCHEMA_FIELDS = {f.name for f in dataclasses.fields(io.Schema)}
 

@@ -6,6 +6,7 @@ import comfy.samplers
 import node_helpers
 from comfy_api.latest import io, ui
 
+from ..hierafash_core.design import ATTRIBUTE_ORDERS, DesignError, order_attributes
 from ..hierafash_core.schedule import (
     PAPER_BOUNDARIES,
     CompiledSchedule,
@@ -18,6 +19,7 @@ from ..hierafash_core.schedule import (
     untie_cuts,
 )
 from .common import CATEGORY, advanced, input_error, schema
+from .common import BodyMasks as BodyMasksType
 from .common import Design as DesignType
 from .common import Schedule as ScheduleType
 
@@ -75,6 +77,12 @@ class HierarchicalPromptScheduler(io.ComfyNode):
                          tooltip="Stage boundaries as DDPM timesteps (999 = pure noise), strictly decreasing. "
                                  "Steps at t >= the first value see only the concept; each further value starts "
                                  "the next attribute. The paper's: 900, 800, 710, 630, 560, 500."),
+                io.Combo.Input("attribute_order", options=list(ATTRIBUTE_ORDERS), default="paper",
+                               tooltip="Order of the attribute stages: the paper's A1 -> A5 (clothing length, sleeve "
+                                       "length, sleeve type, collar, hem; what the model was trained on), as chained, "
+                                       "or by affected body area, largest first (needs body_masks)."),
+                BodyMasksType.Input("body_masks", optional=True,
+                                    tooltip="Regions from Pose Mask Builder, for attribute_order 'by area'."),
             ],
             outputs=[
                 io.Conditioning.Output(display_name="positive",
@@ -97,10 +105,15 @@ class HierarchicalPromptScheduler(io.ComfyNode):
 
     @classmethod
     def execute(cls, design, clip, model, steps, scheduler, detail="", suffix="",
-                boundaries="900, 800, 710, 630, 560, 500") -> io.NodeOutput:
+                boundaries="900, 800, 710, 630, 560, 500", attribute_order="paper", body_masks=None) -> io.NodeOutput:
         if clip is None:
             raise input_error(NODE_NAME, "clip", "no text encoder: load a checkpoint that contains one, "
                                                  "or add a CLIP loader")
+        areas = body_masks and {kind: float(mask.sum()) for kind, mask in body_masks.by_kind.items()}
+        try:
+            design = order_attributes(design, attribute_order, areas)
+        except DesignError as exc:
+            raise input_error(NODE_NAME, "body_masks", str(exc)) from None
         try:
             schedule = build_schedule(design, parse_boundaries(boundaries), detail, suffix)
         except ScheduleError as exc:

@@ -1,11 +1,13 @@
 """The pack loads into the real ComfyUI and describes every node fully."""
 
-HIERAFASH_NODES = {"HieraFashConceptIdeation", "HieraFashAttributeIteration", "HieraFashHierarchicalPromptScheduler"}
+HIERAFASH_NODES = {"HieraFashConceptIdeation", "HieraFashAttributeIteration", "HieraFashHierarchicalPromptScheduler",
+                   "HieraFashPoseMaskBuilder", "HieraFashApplyPoseControlNet", "HieraFashAttributeEdit",
+                   "HieraFashPreserveSource", "HieraFashConvertCheckpoint"}
 
 
 def test_object_info_lists_nodes_with_tooltips(comfy):
     info = comfy.get("/object_info")
-    ours = {name: spec for name, spec in info.items() if name.startswith("HieraFash") and name != "HieraFashTestProbe"}
+    ours = {name: spec for name, spec in info.items() if spec["python_module"].endswith("hierafashdiff")}
     assert set(ours) >= HIERAFASH_NODES
     for name, spec in ours.items():
         assert spec["category"].startswith("HieraFashDiff"), name

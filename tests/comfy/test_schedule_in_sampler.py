@@ -2,7 +2,7 @@
 and the UNet batch is the same as for a single prompt (cond + uncond)."""
 
 import pytest
-from support.graphs import Graph, base_models, hierarchical_design, parse_preview
+from support.graphs import Graph, add_scheduler, base_models, hierarchical_design, parse_preview
 
 SCHEDULERS = ["normal", "karras", "simple", "ddim_uniform"]
 STEPS = [10, 25]
@@ -13,8 +13,7 @@ def scheduled_graph(probe_path, steps, scheduler, sampler, sampler_node="KSample
     g = Graph()
     model, clip, vae = base_models(g)
     design = hierarchical_design(g)
-    sched = g.add("HieraFashHierarchicalPromptScheduler", design=design, clip=clip, model=model, steps=steps,
-                  scheduler=scheduler, detail="", suffix="", boundaries="900, 800, 710, 630, 560, 500")
+    sched = add_scheduler(g, design, clip, model, steps=steps, scheduler=scheduler)
     negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
     latent = g.add("EmptyLatentImage", width=64, height=64, batch_size=1).out(0)
     probed = g.add("HieraFashTestProbe", model=model, log_path=probe_path).out(0)

@@ -41,6 +41,13 @@ def hierarchical_design(g: Graph, attributes=PAPER_ATTRIBUTES) -> list:
     return design
 
 
+def add_scheduler(g: Graph, design, clip, model, steps=20, scheduler="normal", **widgets) -> Node:
+    """The Hierarchical Prompt Scheduler with the paper's defaults; outputs: positive, schedule, preview."""
+    inputs = dict(detail="", suffix="", boundaries="900, 800, 710, 630, 560, 500", attribute_order="paper")
+    return g.add("HieraFashHierarchicalPromptScheduler", design=design, clip=clip, model=model, steps=steps,
+                 scheduler=scheduler, **{**inputs, **widgets})
+
+
 def base_models(g: Graph):
     ckpt = g.add("CheckpointLoaderSimple", ckpt_name=TINY_CHECKPOINT)
     return ckpt.out(0), ckpt.out(1), ckpt.out(2)

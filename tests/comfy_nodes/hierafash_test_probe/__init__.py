@@ -64,9 +64,26 @@ class HieraFashTestProbe(io.ComfyNode):
         return io.NodeOutput(patched)
 
 
+class HieraFashTestPoseKeypoint(io.ComfyNode):
+    """POSE_KEYPOINT from JSON text, to feed hand-made poses to the pack."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="HieraFashTestPoseKeypoint",
+            category="testing",
+            inputs=[io.String.Input("pose_json", multiline=True)],
+            outputs=[io.Custom("POSE_KEYPOINT").Output()],
+        )
+
+    @classmethod
+    def execute(cls, pose_json) -> io.NodeOutput:
+        return io.NodeOutput(json.loads(pose_json))
+
+
 class ProbeExtension(ComfyExtension):
     async def get_node_list(self):
-        return [HieraFashTestProbe]
+        return [HieraFashTestProbe, HieraFashTestPoseKeypoint]
 
 
 async def comfy_entrypoint():

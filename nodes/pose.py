@@ -1,0 +1,211 @@
+"""Pose Mask Builder (pose -> body-part masks, pose image, overlay) and the pose ControlNet band."""
+
+from __future__ import annotations
+
+import nodes as comfy_nodes
+from comfy_api.latest import io, ui
+
+from ..hierafash_core.editing import BodyMasks
+from ..hierafash_core.masks import DEFAULT_GROW, MaskError, attribute_masks, combine_masks
+from ..hierafash_core.pose import (
+    PoseError,
+    load_pose_preset,
+    pose_presets,
+    read_pose_keypoint,
+    render_pose,
+    rescale_frame,
+    to_pose_keypoint,
+)
+from ..hierafash_core.preview import overlay_regions
+from ..hierafash_core.vocab import attribute_kind, concept_values
+from .common import CATEGORY, advanced, input_error, schema
+from .common import BodyMasks as BodyMasksType
+from .common import Design as DesignType
+from .common import Schedule as ScheduleType
+
+POSE_KEYPOINT = io.Custom("POSE_KEYPOINT")
+BUILDER = "HieraFash Pose Mask Builder"
+APPLY_POSE = "HieraFash Apply Pose ControlNet"
+LARGEST = -1
+
+
+class PoseMaskBuilder(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="HieraFashPoseMaskBuilder",
+            display_name=BUILDER,
+            category=f"{CATEGORY}/pose",
+            search_aliases=["body part mask", "openpose mask", "sleeve mask", "collar mask", "pose preset"],
+            description=(
+                "Turns a pose (POSE_KEYPOINT from any pose estimator, or a shipped preset) into the body-part "
+                "regions that attribute edits change: clothing length, sleeves, collar, hem. Sizes follow the "
+                "body, not pixels. Also renders the pose for a pose ControlNet and previews the regions."
+            ),
+            inputs=[
+                io.Combo.Input("preset", options=list(pose_presets()), default="front_standing",
+                               tooltip="Pose used when no pose_keypoint is connected."),
+                io.Int.Input("width", default=512, min=64, max=8192, step=8,
+                             tooltip="Canvas width when no image is connected."),
+                io.Int.Input("height", default=704, min=64, max=8192, step=8,
+                             tooltip="Canvas height when no image is connected."),
+                io.Combo.Input("category", options=list(concept_values("category")), default="Dress",
+                               tooltip="Garment category: decides the length and hem regions (a dress reaches "
+                                       "down the legs, a blouse ends at the hips). A connected design overrides it."),
+                io.Int.Input("person", default=LARGEST, min=LARGEST, max=64,
+                             tooltip="Which detected person to use: -1 = the largest, else the index."),
+                advanced(io.Float.Input, "grow", default=DEFAULT_GROW, min=-0.5, max=1.0, step=0.01,
+                         tooltip="Grow (or shrink, negative) every region, in shoulder widths."),
+                advanced(io.Float.Input, "feather", default=0.0, min=0.0, max=1.0, step=0.01,
+                         tooltip="Soft edge outside each region, in shoulder widths."),
+                advanced(io.Combo.Input, "coordinates", options=["auto", "normalized", "pixels"], default="auto",
+                         tooltip="Coordinate space of pose_keypoint: OpenPose (controlnet_aux) writes 0-1, DWPose "
+                                 "and SDPose write pixels. 'auto' decides per frame and reports it."),
+                advanced(io.Combo.Input, "missing_keypoints", options=["estimate", "error"], default="estimate",
+                         tooltip="When a needed keypoint is missing: estimate it from the others (reported in "
+                                 "the report output and preview) or stop with an error."),
+                advanced(io.Combo.Input, "external_mode", options=["union", "intersection"], default="union",
+                         tooltip="How external_mask combines with every pose region."),
+                POSE_KEYPOINT.Input("pose_keypoint", optional=True,
+                                    tooltip="Keypoints from a pose estimator (OpenPose, DWPose, SDPose)."),
+                io.Image.Input("image", optional=True,
+                               tooltip="The image being edited: sets the canvas size and is shown under the regions."),
+                DesignType.Input("design", optional=True,
+                                 tooltip="The design: its category and target clothing length shape the regions."),
+                io.Mask.Input("external_mask", optional=True,
+                              tooltip="A mask from elsewhere (e.g. a garment segmentation), same size as the canvas. "
+                                      "It is also the region of custom attributes."),
+            ],
+            outputs=[
+                BodyMasksType.Output(display_name="body_masks", tooltip="All regions, for HieraFash Attribute Edit."),
+                io.Image.Output(display_name="pose_image", tooltip="The pose in OpenPose colours, for a ControlNet."),
+                io.Mask.Output(display_name="length_mask", tooltip="Clothing-length region (A1)."),
+                io.Mask.Output(display_name="sleeves_mask", tooltip="Sleeve region, both arms (A2, A3)."),
+                io.Mask.Output(display_name="collar_mask", tooltip="Collar / neckline region (A4)."),
+                io.Mask.Output(display_name="hem_mask", tooltip="Hem region (A5)."),
+                POSE_KEYPOINT.Output(display_name="pose_keypoint",
+                                     tooltip="The chosen person per image, in pixels of the canvas."),
+                io.String.Output(display_name="report",
+                                 tooltip="Coordinate space per frame and every estimate or fallback used."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, preset, width, height, category, person, grow=DEFAULT_GROW, feather=0.0, coordinates="auto",
+                missing_keypoints="estimate", external_mode="union", pose_keypoint=None, image=None, design=None,
+                external_mask=None) -> io.NodeOutput:
+        source = pose_keypoint if pose_keypoint is not None else load_pose_preset(preset)
+        try:
+            frames = read_pose_keypoint(source, "largest" if person == LARGEST else person, coordinates)
+        except PoseError as exc:
+            raise input_error(BUILDER, "pose_keypoint" if pose_keypoint is not None else "preset", str(exc)) from None
+        if image is not None:
+            height, width = image.shape[1:3]
+            if len(frames) == 1 < image.shape[0]:
+                frames = frames * image.shape[0]
+            elif len(frames) != image.shape[0]:
+                raise input_error(BUILDER, "image", f"{image.shape[0]} images but {len(frames)} pose frames: "
+                                                    "give one pose, or one pose per image")
+        report = [f"frame {n}: {f.coordinates} coordinates, canvas {f.width}x{f.height}" for n, f in enumerate(frames)]
+        frames = [f if (f.width, f.height) == (width, height) else rescale_frame(f, width, height) for f in frames]
+        values = {}
+        if design is not None:
+            category = design.category or category
+            values = target_lengths(design)
+        try:
+            masks = attribute_masks(frames, values=values, category=category, grow=grow, feather=feather,
+                                    missing=missing_keypoints)
+        except (PoseError, MaskError) as exc:
+            raise input_error(BUILDER, "missing_keypoints" if isinstance(exc, PoseError) else "category",
+                              str(exc)) from None
+        by_kind = {kind: result.mask for kind, result in masks.items()}
+        if external_mask is not None:
+            try:
+                by_kind = {k: combine_masks(m, external_mask, external_mode) for k, m in by_kind.items()}
+            except MaskError as exc:
+                raise input_error(BUILDER, "external_mask", str(exc)) from None
+            by_kind["custom"] = external_mask.reshape(-1, height, width)
+        notes = tuple(dict.fromkeys(note for result in masks.values() for note in result.notes))
+        report += list(notes) or ["no keypoint estimated"]
+        pose_image = render_pose(frames)
+        backdrop = image[..., :3] if image is not None else pose_image
+        overlay = overlay_regions(backdrop, {k: by_kind[k] for k in ("clothing_length", "hem", "sleeve_length",
+                                                                    "collar")})
+        return io.NodeOutput(
+            BodyMasks(by_kind, notes), pose_image, by_kind["clothing_length"], by_kind["sleeve_length"],
+            by_kind["collar"], by_kind["hem"], to_pose_keypoint(frames), "\n".join(report),
+            ui=ui.PreviewImage(overlay, cls=cls),
+        )
+
+
+def target_lengths(design) -> dict:
+    """The design's clothing-length vocabulary value ('Long' of 'Long Dress'), if it has one."""
+    lengths = attribute_kind("clothing_length").values
+    for a in design.attributes:
+        for value in lengths:
+            if a.kind == "clothing_length" and (a.text == value or a.text.startswith(value + " ")):
+                return {"clothing_length": value}
+    return {}
+
+
+POSE_BANDS = ["all steps (official code)", "attribute stages (after the concept)", "custom percent"]
+
+
+class ApplyPoseControlNet(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="HieraFashApplyPoseControlNet",
+            display_name=APPLY_POSE,
+            category=f"{CATEGORY}/pose",
+            search_aliases=["pose controlnet", "pose schedule", "openpose controlnet"],
+            description=(
+                "Applies a pose ControlNet over a band of the trajectory (the pose schedule), to positive and "
+                "negative alike with one shared ControlNet, so both stay in one UNet batch. Stock "
+                "ControlNet Apply (Advanced) underneath."
+            ),
+            inputs=[
+                io.Conditioning.Input("positive", tooltip="Positive conditioning, e.g. from the scheduler."),
+                io.Conditioning.Input("negative", tooltip="Negative conditioning."),
+                io.ControlNet.Input("control_net", tooltip="A pose (OpenPose) ControlNet."),
+                io.Image.Input("pose_image", tooltip="The pose render from Pose Mask Builder."),
+                io.Float.Input("strength", default=1.0, min=0.0, max=10.0, step=0.01,
+                               tooltip="ControlNet strength; the official model uses 1.0."),
+                io.Combo.Input("band", options=POSE_BANDS, default=POSE_BANDS[0],
+                               tooltip="When the pose applies: every step (as the official code), only from the "
+                                       "first attribute stage on (as the paper's first version), or custom."),
+                advanced(io.Float.Input, "start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
+                         tooltip="Band start for 'custom percent' (0 = pure noise)."),
+                advanced(io.Float.Input, "end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
+                         tooltip="Band end for 'custom percent' (1 = the last step)."),
+                ScheduleType.Input("schedule", optional=True,
+                                   tooltip="The compiled schedule; needed for 'attribute stages'."),
+                io.Vae.Input("vae", optional=True, tooltip="Only for ControlNets that need a VAE."),
+            ],
+            outputs=[
+                io.Conditioning.Output(display_name="positive", tooltip="Positive with the pose ControlNet."),
+                io.Conditioning.Output(display_name="negative", tooltip="Negative with the same ControlNet."),
+            ],
+        )
+
+    @classmethod
+    def execute(cls, positive, negative, control_net, pose_image, strength, band, start_percent=0.0,
+                end_percent=1.0, schedule=None, vae=None) -> io.NodeOutput:
+        if band == POSE_BANDS[0]:
+            start, end = 0.0, 1.0
+        elif band == POSE_BANDS[1]:
+            if schedule is None:
+                raise input_error(APPLY_POSE, "schedule", "the 'attribute stages' band needs the schedule: "
+                                                          "connect the scheduler's schedule output")
+            start, end = schedule.cuts[0], 1.0
+        else:
+            if not start_percent < end_percent:
+                raise input_error(APPLY_POSE, "end_percent", f"the band {start_percent}-{end_percent} is empty: "
+                                                             "end_percent must be above start_percent")
+            start, end = start_percent, end_percent
+        positive, negative = comfy_nodes.ControlNetApplyAdvanced().apply_controlnet(
+            positive, negative, control_net, pose_image, strength, start, end, vae=vae)
+        return io.NodeOutput(positive, negative)
+
+
+NODES = [PoseMaskBuilder, ApplyPoseControlNet]

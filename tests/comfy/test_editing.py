@@ -1,0 +1,159 @@
+"""One-pass attribute editing in the real ComfyUI: M(t), preservation, samplers, composition, errors."""
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from support.graphs import TINY_CONTROLNET, Graph, add_scheduler, base_models, hierarchical_design
+
+from hierafash_core.editing import OFFICIAL_EDIT_START
+from hierafash_core.noise import discrete_percent_to_sigma, sd_sigmas, timestep_to_percent
+
+WIDTH, HEIGHT = 64, 88  # the official 512 x 704 aspect, at test size
+P2S = discrete_percent_to_sigma(sd_sigmas())
+
+
+@pytest.fixture(scope="module")
+def source_image(comfy_base):
+    rng = np.random.default_rng(7)
+    Image.fromarray(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)).save(comfy_base / "input" / "src.png")
+    return "src.png"
+
+
+def edit_graph(probe_path, source, *, steps=12, sampler="euler", scheduler="normal", edit="all",
+               differential=False, feather=0.0, attributes=None):
+    g = Graph()
+    model, clip, vae = base_models(g)
+    image = g.add("LoadImage", image=source).out(0)
+    design = hierarchical_design(g, *([] if attributes is None else [attributes]))
+    sched = add_scheduler(g, design, clip, model, steps=steps, scheduler=scheduler)
+    masks = g.add("HieraFashPoseMaskBuilder", preset="front_standing", width=512, height=704, category="Dress",
+                  person=-1, grow=0.05, feather=feather, coordinates="auto", missing_keypoints="estimate",
+                  external_mode="union", image=image, design=design)
+    if differential:
+        model = g.add("DifferentialDiffusion", model=model, strength=1.0).out(0)
+    edit = g.add("HieraFashAttributeEdit", model=model, vae=vae, image=image, schedule=sched.out(1),
+                 body_masks=masks.out(0), edit_attributes=edit)
+    probed = g.add("HieraFashTestProbe", model=edit.out(0), log_path=probe_path).out(0)
+    pose = g.add("HieraFashApplyPoseControlNet", positive=sched.out(0),
+                 negative=g.add("CLIPTextEncode", text="", clip=clip).out(0),
+                 control_net=g.add("ControlNetLoader", control_net_name=TINY_CONTROLNET).out(0),
+                 pose_image=masks.out(1), strength=1.0, band="all steps (official code)",
+                 start_percent=0.0, end_percent=1.0)
+    sampled = g.add("KSampler", model=probed, positive=pose.out(0), negative=pose.out(1), latent_image=edit.out(1),
+                    seed=5, steps=steps, cfg=5.0, sampler_name=sampler, scheduler=scheduler, denoise=1.0)
+    ids = {
+        "out": g.add("SaveLatent", samples=sampled.out(0), filename_prefix="latents/edit_out"),
+        "src": g.add("SaveLatent", samples=edit.out(1), filename_prefix="latents/edit_src"),
+        "mask": g.add("SaveImage", images=g.add("MaskToImage", mask=edit.out(2)).out(0), filename_prefix="edit_mask"),
+        "image": g.add("SaveImage", filename_prefix="edit_img", images=g.add(
+            "HieraFashPreserveSource", image=g.add("VAEDecode", samples=sampled.out(0), vae=vae).out(0),
+            source=image, mask=edit.out(2)).out(0)),
+        "plan": g.add("PreviewAny", source=edit.out(3)),
+    }
+    return g.prompt(), ids
+
+
+def load_output(comfy_base, entry, node_id, kind):
+    item = entry["outputs"][node_id][kind][0]
+    path = comfy_base / "output" / item["subfolder"] / item["filename"]
+    if kind == "latents":
+        return safetensors.torch.load_file(str(path))["latent_tensor"].float()
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def run_edit(comfy, comfy_base, probe_log, source, **kwargs):
+    prompt, ids = edit_graph(probe_log.path, source, **kwargs)
+    entry = comfy.run(prompt)
+    out = load_output(comfy_base, entry, ids["out"], "latents")
+    src = load_output(comfy_base, entry, ids["src"], "latents")
+    mask = torch.from_numpy(load_output(comfy_base, entry, ids["mask"], "images")[..., 0].astype(np.float32) / 255)
+    return entry, ids, out, src, mask
+
+
+def latent_mask(mask, latent):
+    """The pixel mask as the sampler sees it: bilinear to the latent size (comfy.utils.reshape_mask)."""
+    return F.interpolate(mask[None, None], size=latent.shape[-2:], mode="bilinear")[0, 0]
+
+
+def test_outside_the_mask_the_latent_and_pixels_are_the_source_exactly(comfy, comfy_base, probe_log, source_image):
+    entry, ids, out, src, mask = run_edit(comfy, comfy_base, probe_log, source_image)
+    outside = latent_mask(mask, out) == 0
+    assert outside.any() and (~outside).any()
+    assert torch.equal(out[..., outside], src[..., outside])
+    assert not torch.equal(out[..., ~outside], src[..., ~outside])  # the edit did change the inside
+
+    pixels = load_output(comfy_base, entry, ids["image"], "images")
+    source = np.asarray(Image.open(comfy_base / "input" / source_image).convert("RGB"))
+    keep = mask.numpy() == 0
+    assert np.array_equal(pixels[keep], source[keep])
+    assert not np.array_equal(pixels[~keep], source[~keep])
+
+
+def test_per_step_mask_follows_the_schedule_and_early_steps_skip_the_unet(comfy, comfy_base, probe_log,
+                                                                           source_image):
+    steps = 40
+    _, ids, out, _, mask = run_edit(comfy, comfy_base, probe_log, source_image, steps=steps, scheduler="normal")
+    masks = probe_log("mask")
+    unet = probe_log("unet")
+    assert len(masks) == steps
+    start_sigma = P2S(timestep_to_percent(OFFICIAL_EDIT_START["clothing_length"] + 0.5))
+    skipped = [m for m in masks if m["sigma"] > start_sigma]
+    edited = [m for m in masks if m["sigma"] <= start_sigma]
+    assert skipped and edited
+    assert all(not np.any(m["mask"]) for m in skipped)  # pinned to the noised source
+    assert len(unet) == len(edited)  # the UNet runs only from the first edited stage on
+    assert all(u["sigma"] <= start_sigma for u in unet)
+    # The region only grows (union of the attributes opened so far) and ends as the full edit mask.
+    areas = [float(np.sum(m["mask"])) for m in edited]
+    assert areas == sorted(areas) and areas[0] < areas[-1]
+    final = latent_mask(mask, out)
+    assert np.allclose(edited[-1]["mask"], final.numpy(), atol=1e-6)
+
+
+def test_five_attributes_in_one_pass_match_the_official_unet_budget(comfy, comfy_base, probe_log, source_image):
+    # 100 uniform DDIM steps: the official code runs 92 + 84 + 76 + 68 + 60 = 380 UNet steps for A1..A5.
+    run_edit(comfy, comfy_base, probe_log, source_image, steps=100, scheduler="ddim_uniform")
+    assert len(probe_log("unet")) == 92
+
+
+def test_editing_only_later_attributes_starts_later(comfy, comfy_base, probe_log, source_image):
+    run_edit(comfy, comfy_base, probe_log, source_image, steps=100, scheduler="ddim_uniform", edit="collar, hem")
+    assert len(probe_log("unet")) == 68  # starts at the collar's t = 671
+
+
+@pytest.mark.parametrize("sampler", ["euler_ancestral", "dpmpp_2m", "dpmpp_sde", "dpmpp_2m_sde"])
+def test_stateful_samplers_keep_the_outside_exact(comfy, comfy_base, probe_log, source_image, sampler):
+    _, _, out, src, mask = run_edit(comfy, comfy_base, probe_log, source_image, sampler=sampler)
+    outside = latent_mask(mask, out) == 0
+    assert torch.isfinite(out).all()
+    assert torch.equal(out[..., outside], src[..., outside])
+
+
+def test_differential_diffusion_before_our_patch_still_applies(comfy, comfy_base, probe_log, source_image, tmp_path):
+    run_edit(comfy, comfy_base, probe_log, source_image, feather=0.5)
+    plain = [m["mask"] for m in probe_log("mask")]
+    probe_log.path_dd = str(tmp_path / "dd.jsonl")
+    prompt, _ = edit_graph(probe_log.path_dd, source_image, feather=0.5, differential=True)
+    comfy.run(prompt)
+    import json
+    with open(probe_log.path_dd) as f:
+        dd = [json.loads(line)["mask"] for line in f if '"mask"' in line]
+    assert len(dd) == len(plain)
+    soft = [np.asarray(m) for m in plain if np.any(m)]
+    thresholded = [np.asarray(m) for m in dd if np.any(m)]
+    assert any(((m > 0) & (m < 1)).any() for m in soft)  # feathered regions are soft without it
+    assert any(t.sum() < s.sum() for t, s in zip(thresholded, soft))  # DD opens soft edges progressively
+    assert all(np.all(t <= s + 1e-6) or np.all((t == 0) | (t >= s - 1e-6)) for t, s in zip(thresholded, soft))
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"edit": "pockets"}, "edit_attributes", "is not an attribute of this design"),
+    ({"attributes": ()}, "edit_attributes", "has no attribute to edit"),
+])
+def test_bad_edit_requests_name_the_node_and_the_fix(comfy, probe_log, source_image, change, field, message):
+    prompt, _ = edit_graph(probe_log.path, source_image, **change)
+    with pytest.raises(Exception, match=rf"HieraFash Attribute Edit: input '{field}': .*{message}"):
+        comfy.run(prompt)
