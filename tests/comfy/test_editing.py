@@ -1,5 +1,7 @@
 """One-pass attribute editing in the real ComfyUI: M(t), preservation, samplers, composition, errors."""
 
+import json
+
 import numpy as np
 import pytest
 import safetensors.torch
@@ -135,18 +137,18 @@ def test_stateful_samplers_keep_the_outside_exact(comfy, comfy_base, probe_log, 
 def test_differential_diffusion_before_our_patch_still_applies(comfy, comfy_base, probe_log, source_image, tmp_path):
     run_edit(comfy, comfy_base, probe_log, source_image, feather=0.5)
     plain = [m["mask"] for m in probe_log("mask")]
-    probe_log.path_dd = str(tmp_path / "dd.jsonl")
-    prompt, _ = edit_graph(probe_log.path_dd, source_image, feather=0.5, differential=True)
+    dd_log = tmp_path / "dd.jsonl"
+    prompt, _ = edit_graph(str(dd_log), source_image, feather=0.5, differential=True)
     comfy.run(prompt)
-    import json
-    with open(probe_log.path_dd) as f:
+    with open(dd_log) as f:
         dd = [json.loads(line)["mask"] for line in f if '"mask"' in line]
     assert len(dd) == len(plain)
     soft = [np.asarray(m) for m in plain if np.any(m)]
     thresholded = [np.asarray(m) for m in dd if np.any(m)]
     assert any(((m > 0) & (m < 1)).any() for m in soft)  # feathered regions are soft without it
     assert any(t.sum() < s.sum() for t, s in zip(thresholded, soft))  # DD opens soft edges progressively
-    assert all(np.all(t <= s + 1e-6) or np.all((t == 0) | (t >= s - 1e-6)) for t, s in zip(thresholded, soft))
+    support = [int((t > 0).sum()) for t in thresholded]
+    assert support == sorted(support)  # its threshold falls over time, so the region only grows
 
 
 @pytest.mark.parametrize("change, field, message", [
