@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import runtime
+from . import run_cmd, runtime
 from .server import PACK_DIR, ComfyServer, prepare_base
 
 DEFAULT_HOME = PACK_DIR / "comfyui_home"
@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     serve.add_argument("--port", type=int, default=8188)
     serve.add_argument("--home", default=str(DEFAULT_HOME), help="ComfyUI base directory (models, input, output)")
     serve.set_defaults(func=cmd_serve)
+    run_cmd.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
