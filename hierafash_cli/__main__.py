@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import run_cmd, runtime
+from . import convert_cmd, run_cmd, runtime
 from .server import PACK_DIR, ComfyServer, prepare_base
 
 DEFAULT_HOME = PACK_DIR / "comfyui_home"
@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     serve.add_argument("--home", default=str(DEFAULT_HOME), help="ComfyUI base directory (models, input, output)")
     serve.set_defaults(func=cmd_serve)
     run_cmd.add_parser(sub)
+    convert_cmd.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
