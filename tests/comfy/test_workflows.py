@@ -1,0 +1,159 @@
+"""The shipped workflows in the real ComfyUI: served as templates, converted UI -> API from /object_info, run on
+the tiny models; their widgets still fit the live schemas; `hierafash run` headless; the help pages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from support.workflow_runs import (
+    EXPECTED_SAVES,
+    HEIGHT,
+    NAMES,
+    ROOT,
+    STEPS,
+    TINY_MODELS,
+    WIDTH,
+    WORKFLOWS,
+    saved_images,
+    small_run,
+    write_source_image,
+)
+
+from hierafash_cli import workflow as wf
+from hierafash_cli.run_cmd import EXIT_SETUP
+
+SNAPSHOT = ROOT / "tests" / "data" / "widget_order.json"
+
+
+@pytest.fixture(scope="module")
+def source_image(comfy_base):
+    return write_source_image(comfy_base / "input")
+
+
+@pytest.fixture(scope="module")
+def object_info(comfy, source_image):
+    return comfy.get("/object_info")  # after writing the source image: Load Image lists it
+
+
+def load_image(comfy_base, image: dict) -> np.ndarray:
+    return np.asarray(Image.open(comfy_base / "output" / image["subfolder"] / image["filename"]).convert("RGB"))
+
+
+def test_the_pack_lists_its_workflows_as_templates_with_thumbnails(comfy):
+    assert sorted(comfy.get("/workflow_templates")["hierafashdiff"]) == NAMES == sorted(EXPECTED_SAVES)
+    for name in NAMES:
+        assert comfy.get(f"/api/workflow_templates/hierafashdiff/{name}.json") == wf.load(WORKFLOWS / f"{name}.json")
+        with urllib.request.urlopen(f"{comfy.url}/api/workflow_templates/hierafashdiff/{name}.jpg") as reply:
+            assert reply.read()[:3] == b"\xff\xd8\xff"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_workflow_runs_on_the_tiny_models(comfy, comfy_base, object_info, source_image, name):
+    workflow = wf.map_models(wf.load(WORKFLOWS / f"{name}.json"), object_info, TINY_MODELS)
+    workflow = wf.apply_overrides(workflow, object_info, small_run(workflow))
+    assert wf.missing_files(workflow, object_info) == []
+    prompt = wf.to_api(workflow, object_info)
+
+    entry = comfy.run(prompt, workflow)
+
+    saves = saved_images(entry, prompt)
+    assert {title: len(images) for title, images in saves.items()} == EXPECTED_SAVES[name]
+    pictures = {title: load_image(comfy_base, images[0]) for title, images in saves.items()}
+    assert all(p.shape == (HEIGHT, WIDTH, 3) for p in pictures.values())
+    if "Save edit" in pictures:  # exact preservation: much of the source survives bit for bit, not all of it
+        source = pictures.get("Save draft", np.asarray(Image.open(source_image).convert("RGB")))
+        kept = np.all(pictures["Save edit"] == source, axis=-1).mean()
+        assert 0.2 < kept < 0.98
+        plan = next(o["text"][0] for i, o in entry["outputs"].items() if prompt[i]["class_type"] == "PreviewAny")
+        assert plan.startswith("editing ")
+    previews = [o["text"][0] for i, o in entry["outputs"].items()
+                if prompt[i]["class_type"] == "HieraFashHierarchicalPromptScheduler"]
+    assert previews and all(p.startswith(f"{STEPS} steps, ddim_uniform") for p in previews)  # Steps feeds them
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_workflow_widgets_fit_the_live_schemas(object_info, name):
+    workflow = wf.load(WORKFLOWS / f"{name}.json")
+    assert wf.check_widgets(workflow, object_info) == []
+
+
+def test_live_node_schemas_only_append_to_the_committed_snapshot(object_info):
+    snapshot = json.loads(SNAPSHOT.read_text())
+    live = {node_id: wf.schema_summary(info) for node_id, info in wf.pack_nodes(object_info).items()}
+    assert wf.compatibility_problems(snapshot, live) == []
+    unrecorded = sorted(set(live) - set(snapshot))
+    assert not unrecorded, f"record their widget order: .venv/bin/python tools/snapshot_widgets.py ({unrecorded})"
+
+
+def test_every_node_has_a_help_page_served_to_the_frontend(comfy, object_info):
+    nodes_md = (ROOT / "docs" / "nodes.md").read_text()
+    for node_id, info in wf.pack_nodes(object_info).items():
+        path = ROOT / "web" / "docs" / f"{node_id}.md"
+        assert path.is_file(), f"no help page for {node_id}: run .venv/bin/python tools/gen_node_docs.py"
+        text = path.read_text()
+        names = [n for section in ("required", "optional") for n in info["input"].get(section, {})]
+        names += list(info.get("output_name", []))
+        missing = [n for n in names if f"**{n}**" not in text]
+        assert not missing, f"{path.name} does not describe {missing}: run .venv/bin/python tools/gen_node_docs.py"
+        assert f"## {info['display_name']}" in nodes_md
+        with urllib.request.urlopen(f"{comfy.url}/extensions/hierafashdiff/docs/{node_id}.md") as reply:
+            assert reply.read().decode() == text
+    assert "/extensions/hierafashdiff/js/hierafash_preview.js" in comfy.get("/extensions")
+
+
+def hierafash(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "hierafash_cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_hierafash_run_reproduces_the_edit_workflow_headless(comfy_base, tmp_path):
+    source = write_source_image(tmp_path, "my_design.png")
+    model_args = [a for old, new in TINY_MODELS.items() for a in ("--model", f"{old}={new}")]
+    edit = wf.load(WORKFLOWS / "hierafash_attribute_edit.json")
+    set_args = [a for s in small_run(edit) + [f"Load Image.image={source}"] for a in ("--set", s)]
+    out = tmp_path / "out"
+
+    result = hierafash("run", "workflows/hierafash_attribute_edit.json", "--home", str(comfy_base), "--out", str(out),
+                       *model_args, *set_args)
+
+    assert result.returncode == 0, result.stderr
+    images = sorted(out.glob("*.png"))
+    assert images == sorted(Path(line) for line in result.stdout.splitlines() if line.endswith(".png"))
+    assert len(images) == 1 and images[0].name.startswith("edit_")
+    edited = np.asarray(Image.open(images[0]).convert("RGB"))
+    assert edited.shape == (HEIGHT, WIDTH, 3)
+    kept = np.all(edited == np.asarray(Image.open(source).convert("RGB")), axis=-1).mean()
+    assert 0.2 < kept < 0.98  # the source, exactly, outside the edited regions
+    assert next(out.glob("*_Edit_plan.txt")).read_text().startswith("editing ")
+    embedded = json.loads(Image.open(images[0]).info["workflow"])  # the PNG carries the workflow as run
+    loader = next(n for n in embedded["nodes"] if n["type"] == "CheckpointLoaderSimple")
+    assert loader["widgets_values"][0] == TINY_MODELS[wf.CHECKPOINT_NAME]
+
+
+def test_hierafash_run_names_the_missing_model_its_folder_and_source(comfy, comfy_base, tmp_path):
+    result = hierafash("run", "workflows/hierafash_concept_to_draft.json", "--attach", str(comfy.port),
+                       "--out", str(tmp_path), timeout=120)
+
+    assert result.returncode == EXIT_SETUP
+    err = result.stderr
+    for name, folder in ((wf.CHECKPOINT_NAME, "checkpoints"), (wf.CONTROLNET_NAME, "controlnet")):
+        assert f"model file '{name}' is missing" in err
+        assert f"put it in: {comfy_base / 'models' / folder}" in err
+    assert f"get it from: {wf.OFFICIAL_CKPT_URL}" in err
+    assert f"hierafash convert {wf.OFFICIAL_CKPT} --models-dir {comfy_base / 'models'}" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_hierafash_run_reports_bad_overrides_before_running(comfy, tmp_path):
+    result = hierafash("run", "workflows/hierafash_concept_to_draft.json", "--attach", str(comfy.port),
+                       "--set", "KSampler.steps=8", "--out", str(tmp_path), timeout=120)
+    assert result.returncode == EXIT_SETUP
+    assert "'steps' is connected to node" in result.stderr and "set that node instead" in result.stderr
