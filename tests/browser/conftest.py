@@ -14,7 +14,8 @@ def chromium():
     try:
         return require_chromium()
     except ChromiumMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    pytest.fail(message, pytrace=False)  # outside the except: the message alone, no chained traceback
 
 
 @pytest.fixture(scope="session")
