@@ -140,8 +140,12 @@ def describe_plan(schedule, edited: list[int], mask_schedule) -> str:
              f"starts at t = {start:g} (percent {timestep_to_percent(start + 0.5):.4f}); "
              "earlier steps keep the noised source and skip the UNet"]
     for stage, region in zip(schedule.stages, mask_schedule.regions):
+        if stage.t_low > start:
+            lines.append(f"{stage.name}: - (before the edit starts: the noised source)")
+            continue
         opened = ", ".join(attributes[i].text for i in region)
-        lines.append(f"{stage.name}: {opened or '-'}")
+        partly = f" (from t = {start:g})" if stage.t_high - 1 > start else ""
+        lines.append(f"{stage.name}: {opened}{partly}")
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import comfy.samplers
 import node_helpers
 from comfy_api.latest import io, ui
@@ -65,7 +67,8 @@ class HierarchicalPromptScheduler(io.ComfyNode):
                 io.Model.Input("model", tooltip="The model you sample with: its noise schedule places the stages "
                                                 "and previews the steps (the model is not changed)."),
                 io.Int.Input("steps", default=20, min=1, max=10000,
-                             tooltip="Your sampler's steps, for the preview (and to keep a boundary off a step)."),
+                             tooltip="Your sampler's steps (connect the same value to both): the preview shows "
+                                     "them, and a boundary one of them lands on exactly is moved just below it."),
                 io.Combo.Input("scheduler", options=list(comfy.samplers.SCHEDULER_NAMES), default="normal",
                                tooltip="Your sampler's scheduler, for the preview."),
                 io.String.Input("detail", default="", tooltip="Extra text for the final detail stage only, "
@@ -127,6 +130,9 @@ class HierarchicalPromptScheduler(io.ComfyNode):
         assignment = assign_steps(sigmas, cuts, percent_to_sigma)
         preview = format_preview(schedule, assignment, cuts, header=f"{steps} steps, {scheduler} scheduler "
                                  f"(stages: {len(percent_ranges(cuts))})")
+        for k in assignment.empty_stages:
+            logging.warning("%s: stage %r gets no sampler step at %d %s steps", NODE_NAME,
+                            schedule.stages[k].name, steps, scheduler)
         return io.NodeOutput(encode_ranged(clip, compiled), compiled, preview, ui=ui.PreviewText(preview))
 
 

@@ -122,8 +122,14 @@ def test_five_attributes_in_one_pass_match_the_official_unet_budget(comfy, comfy
 
 
 def test_editing_only_later_attributes_starts_later(comfy, comfy_base, probe_log, source_image):
-    run_edit(comfy, comfy_base, probe_log, source_image, steps=100, scheduler="ddim_uniform", edit="collar, hem")
+    entry, ids, *_ = run_edit(comfy, comfy_base, probe_log, source_image, steps=100, scheduler="ddim_uniform",
+                              edit="collar, hem")
     assert len(probe_log("unet")) == 68  # starts at the collar's t = 671
+    plan = entry["outputs"][ids["plan"]]["text"][0].splitlines()
+    assert plan[0].startswith("editing V-Neck, Draped Hem; starts at t = 671")
+    assert plan[1] == "concept: - (before the edit starts: the noised source)"
+    assert plan[4] == "+sleeve type: V-Neck (from t = 671)"  # band 630-709 straddles the start
+    assert plan[6] == "+hem: V-Neck, Draped Hem"
 
 
 @pytest.mark.parametrize("sampler", ["euler_ancestral", "dpmpp_2m", "dpmpp_sde", "dpmpp_2m_sde"])
