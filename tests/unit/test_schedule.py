@@ -230,3 +230,29 @@ def test_preview_lists_every_stage_with_its_band_and_prompt():
     assert "t 0-499" in preview and "steps 50-99 (50)" in preview
     assert preview.count("prompt: ") == 7
     assert not math.isnan(cuts[0])
+
+
+def flow_percent_to_sigma(shift=3.0):
+    """A flow model's mapping (sigma in 0..1, shifted), as ComfyUI's ModelSamplingDiscreteFlow has it."""
+    def percent_to_sigma(p):
+        if p <= 0.0:
+            return 1.0
+        if p >= 1.0:
+            return 0.0
+        t = 1.0 - p
+        return shift * t / (1 + (shift - 1) * t)
+    return percent_to_sigma
+
+
+def test_the_schedule_works_on_a_flow_model_noise_axis():
+    p2s = flow_percent_to_sigma()
+    steps = 30
+    sigmas = [p2s(i / steps) for i in range(steps)] + [0.0]  # uniform in percent, like 'simple'
+    schedule = build_schedule(paper_design())
+    cuts = untie_cuts(schedule.cut_percents(), sigmas, p2s)
+    assignment = assign_steps(sigmas, cuts, p2s)
+    assert assignment.ties == [] and len(assignment.stage_of_step) == steps
+    # Uniform in percent, so each stage gets about its share of the percent axis.
+    for k, (start, end) in enumerate(percent_ranges(cuts)):
+        expected = [i for i in range(steps) if start <= i / steps < end]
+        assert assignment.steps_per_stage[k] == expected, k
