@@ -14,7 +14,7 @@ setup: $(READY)
 $(READY): pyproject.toml hierafash_cli/runtime.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m hierafash_cli setup
+	$(PY) -m hierafash_cli.runtime
 	@touch $@
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).

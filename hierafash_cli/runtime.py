@@ -78,3 +78,7 @@ def install() -> Path:
     (tree / "extra_model_paths.yaml").unlink(missing_ok=True)
     _pip(*comfyui_requirements(tree))
     return tree
+
+
+if __name__ == "__main__":  # `python -m hierafash_cli.runtime`: the set-up step, importing nothing else
+    print(f"ComfyUI {COMFYUI_VERSION} ready at {install()}")
