@@ -1,4 +1,7 @@
-"""`hierafash`: set up the pinned ComfyUI, serve it with this pack, run workflows headless."""
+"""`hierafash`: serve the pinned ComfyUI with this pack, run workflows headless, convert the official weights.
+
+Set-up (torch and the pinned ComfyUI) is `make setup`, i.e. `python -m hierafash_cli.runtime`.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import convert_cmd, run_cmd, runtime
-from .server import PACK_DIR, ComfyServer, prepare_base
-
-DEFAULT_HOME = PACK_DIR / "comfyui_home"
-
-
-def cmd_setup(args) -> int:
-    tree = runtime.install()
-    print(f"ComfyUI {runtime.COMFYUI_VERSION} ready at {tree}")
-    return 0
+from . import convert_cmd, run_cmd
+from .server import DEFAULT_HOME, ComfyServer, prepare_base
 
 
 def cmd_serve(args) -> int:
@@ -36,7 +31,6 @@ def cmd_serve(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="hierafash", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("setup", help="install torch and the pinned ComfyUI into this Python").set_defaults(func=cmd_setup)
     serve = sub.add_parser("serve", help="start ComfyUI with this pack on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8188)
     serve.add_argument("--home", default=str(DEFAULT_HOME), help="ComfyUI base directory (models, input, output)")

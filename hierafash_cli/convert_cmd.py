@@ -8,6 +8,8 @@ from pathlib import Path
 
 from hierafash_core.weights import DEFAULT_STEM, OutputExistsError, WeightsError, convert_checkpoint, output_names
 
+from .server import DEFAULT_HOME
+
 
 def cmd_convert(args) -> int:
     models = Path(args.models_dir)
@@ -26,9 +28,6 @@ def cmd_convert(args) -> int:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `convert` on the `hierafash` command's subparsers."""
-    # Imported here: __main__ imports this module to register the command, so a top-level import would be circular.
-    from .__main__ import DEFAULT_HOME
-
     checkpoint_name, controlnet_name = output_names(DEFAULT_STEM)
     parser = subparsers.add_parser(
         "convert", help="convert the official HieraFashDiff .ckpt into safetensors for ComfyUI",

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from . import workflow as wf
-from .server import ComfyError, ComfyServer, format_execution_errors, prepare_base
+from .server import DEFAULT_HOME, ComfyError, ComfyServer, format_execution_errors, prepare_base
 
 EXIT_FAILED = 1  # ComfyUI rejected or failed the prompt
 EXIT_SETUP = 2  # the workflow, an override or a file is wrong before anything ran
@@ -200,7 +200,6 @@ def cmd_run(args) -> int:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `run` on the `hierafash` command's subparsers."""
-    from .__main__ import DEFAULT_HOME  # here: __main__ imports this module
 
     parser = subparsers.add_parser(
         "run", help="run a saved workflow headless and write its outputs",

@@ -39,7 +39,7 @@ def comfyui_dir() -> Path:
         if spec is None or not spec.submodule_search_locations:
             raise RuntimeMissing(
                 f"ComfyUI runtime not found: {COMFYUI_WHEEL} is not installed in {sys.executable}. "
-                "Run `make setup` (or `python -m hierafash_cli setup`)."
+                "Run `make setup` (or `python -m hierafash_cli.runtime`)."
             )
         path = Path(next(iter(spec.submodule_search_locations))) / COMFYUI_SUBDIR
     if not (path / "main.py").is_file():

@@ -19,6 +19,7 @@ from .runtime import comfyui_dir
 HOST = "127.0.0.1"
 PACK_DIR = Path(__file__).resolve().parent.parent
 PACK_NAME = "hierafashdiff"
+DEFAULT_HOME = PACK_DIR / "comfyui_home"  # the ComfyUI base directory of `make run` and `hierafash run`
 BASE_SUBDIRS = ("custom_nodes", "models", "input", "output", "temp", "user")
 
 

@@ -389,7 +389,7 @@ def test_cli_reports_an_unreadable_checkpoint(tmp_path, models, capsys):
 
 
 def test_cli_default_models_dir_is_the_served_home():
-    from hierafash_cli.__main__ import DEFAULT_HOME
+    from hierafash_cli.server import DEFAULT_HOME
 
     parser = argparse.ArgumentParser()
     convert_cmd.add_parser(parser.add_subparsers())
