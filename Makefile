@@ -38,3 +38,9 @@ test-browser: setup browser-deps
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+# Benchmarks (bench/, BENCHMARKS.md): tiny seeded models unless CKPT= / ARGS="--ckpt PATH --controlnet PATH".
+# QUICK=1 is a smoke mode for correctness only (its timings mean nothing).
+bench: setup
+	$(PY) bench/run_bench.py $(if $(filter-out 0 no false,$(QUICK)),--quick) \
+		$(if $(CKPT),--ckpt $(CKPT)) $(if $(CONTROLNET),--controlnet $(CONTROLNET)) $(ARGS)
