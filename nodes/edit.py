@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import comfy.patcher_extension
 import comfy.utils
 import torch
@@ -31,15 +33,17 @@ def patch_model(model, mask_schedule, attribute_masks: torch.Tensor, edited: tup
 
     While no region is open (before the edit starts) the whole latent is pinned to the noised source,
     so the UNet result is discarded anyway: a keyed PREDICT_NOISE wrapper skips that call. A keyed
-    OUTER_SAMPLE wrapper returns the source latent exactly outside the edited regions (the sampler's
-    last step would otherwise leave float rounding there).
+    OUTER_SAMPLE wrapper returns the source latent exactly where the sampler was never allowed to edit
+    (the last step would otherwise leave float rounding there), and warns when a later patch replaced M(t).
     """
     patched = model.clone()
     previous = patched.model_options.get("denoise_mask_function")
     resized: dict = {}
     skip_next_prediction = [False]
+    mask_calls = [0]
 
     def denoise_mask_function(sigma, denoise_mask, extra_options):
+        mask_calls[0] += 1
         if previous is not None:
             denoise_mask = previous(sigma, denoise_mask, extra_options)
         region = mask_schedule.region_at(float(sigma[0]))
@@ -59,11 +63,18 @@ def patch_model(model, mask_schedule, attribute_masks: torch.Tensor, edited: tup
         return executor(x, timestep, model_options, seed)
 
     def outer_sample(executor, noise, latent_image, sampler, sigmas, denoise_mask=None, *args, **kwargs):
+        mask_calls[0] = 0
         out = executor(noise, latent_image, sampler, sigmas, denoise_mask, *args, **kwargs)
         if denoise_mask is None or latent_image.shape != out.shape:
             return out
-        outside = comfy.utils.reshape_mask(union_mask(attribute_masks, edited), out.shape).to(out.device) == 0
-        return torch.where(outside, latent_image.to(out), out)
+        if mask_calls[0] == 0:
+            logging.warning("%s: M(t) never ran: a later node replaced the denoise mask function (e.g. Differential "
+                            "Diffusion applied after Attribute Edit). Apply such nodes before Attribute Edit.", EDIT)
+            return out
+        regions = comfy.utils.reshape_mask(union_mask(attribute_masks, edited), out.shape).to(out.device)
+        requested = comfy.utils.reshape_mask(denoise_mask, out.shape).to(out.device)
+        never_edited = (regions == 0) | (requested == 0)
+        return torch.where(never_edited, latent_image.to(out), out)
 
     patched.set_model_denoise_mask_function(denoise_mask_function)
     patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREDICT_NOISE, WRAPPER_KEY, predict_noise)

@@ -25,7 +25,7 @@ def source_image(comfy_base):
 
 
 def edit_graph(probe_path, source, *, steps=12, sampler="euler", scheduler="normal", edit="all",
-               differential=False, feather=0.0, attributes=None):
+               differential=False, differential_after=False, feather=0.0, attributes=None):
     g = Graph()
     model, clip, vae = base_models(g)
     image = g.add("LoadImage", image=source).out(0)
@@ -38,7 +38,10 @@ def edit_graph(probe_path, source, *, steps=12, sampler="euler", scheduler="norm
         model = g.add("DifferentialDiffusion", model=model, strength=1.0).out(0)
     edit = g.add("HieraFashAttributeEdit", model=model, vae=vae, image=image, schedule=sched.out(1),
                  body_masks=masks.out(0), edit_attributes=edit)
-    probed = g.add("HieraFashTestProbe", model=edit.out(0), log_path=probe_path).out(0)
+    edited_model = edit.out(0)
+    if differential_after:  # replaces the single mask-function slot instead of chaining it
+        edited_model = g.add("DifferentialDiffusion", model=edited_model, strength=1.0).out(0)
+    probed = g.add("HieraFashTestProbe", model=edited_model, log_path=probe_path).out(0)
     pose = g.add("HieraFashApplyPoseControlNet", positive=sched.out(0),
                  negative=g.add("CLIPTextEncode", text="", clip=clip).out(0),
                  control_net=g.add("ControlNetLoader", control_net_name=TINY_CONTROLNET).out(0),
@@ -165,3 +168,9 @@ def test_bad_edit_requests_name_the_node_and_the_fix(comfy, probe_log, source_im
     prompt, _ = edit_graph(probe_log.path, source_image, **change)
     with pytest.raises(Exception, match=rf"HieraFash Attribute Edit: input '{field}': .*{message}"):
         comfy.run(prompt)
+
+
+def test_a_later_patch_that_replaces_m_t_is_reported(comfy, comfy_base, probe_log, source_image):
+    prompt, _ = edit_graph(probe_log.path, source_image, steps=4, differential_after=True)
+    comfy.run(prompt)
+    assert "M(t) never ran: a later node replaced the denoise mask function" in comfy.log_tail(200)
