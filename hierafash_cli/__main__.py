@@ -6,6 +6,7 @@ Set-up (torch and the pinned ComfyUI) is `make setup`, i.e. `python -m hierafash
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ def cmd_serve(args) -> int:
     base = prepare_base(Path(args.home))
     server = ComfyServer(base, port=args.port, log_path=base / "comfyui.log")
     server.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop ComfyUI with us (finally below), not orphan it
     print(f"ComfyUI with HieraFashDiff is running at {server.url}  (log: {server.log_path})")
     print(f"Models go in {base / 'models'}/checkpoints and /controlnet. Stop with Ctrl-C.")
     try:
