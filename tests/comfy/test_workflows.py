@@ -120,11 +120,14 @@ def test_hierafash_run_reproduces_the_edit_workflow_headless(comfy_base, tmp_pat
     edit = wf.load(WORKFLOWS / "hierafash_attribute_edit.json")
     set_args = [a for s in small_run(edit) + [f"Load Image.image={source}"] for a in ("--set", s)]
     out = tmp_path / "out"
+    users_file = comfy_base / "input" / "my_design.png"  # a user's own file of the same name must survive
+    users_file.write_bytes(b"not the uploaded image")
 
     result = hierafash("run", "workflows/hierafash_attribute_edit.json", "--home", str(comfy_base), "--out", str(out),
                        *model_args, *set_args)
 
     assert result.returncode == 0, result.stderr
+    assert users_file.read_bytes() == b"not the uploaded image"
     images = sorted(out.glob("*.png"))
     assert images == sorted(Path(line) for line in result.stdout.splitlines() if line.endswith(".png"))
     assert len(images) == 1 and images[0].name.startswith("edit_")
