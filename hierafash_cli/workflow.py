@@ -24,6 +24,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from hierafash_core.weights import DEFAULT_STEM, output_names
+
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
 UPLOAD_FLAGS = {"image_upload": "image", "video_upload": "video", "audio_upload": "audio"}
@@ -37,8 +39,7 @@ OFFICIAL_REPO = "vmip-shu/HieraFashDiff"
 OFFICIAL_CKPT = "hfd_100epochs.ckpt"
 OFFICIAL_CKPT_URL = f"https://huggingface.co/{OFFICIAL_REPO}/resolve/main/{OFFICIAL_CKPT}"
 OFFICIAL_CKPT_PAGE = f"https://huggingface.co/{OFFICIAL_REPO}/blob/main/{OFFICIAL_CKPT}"
-CHECKPOINT_NAME = "hierafashdiff_sd21.safetensors"
-CONTROLNET_NAME = "hierafashdiff_pose_controlnet.safetensors"
+CHECKPOINT_NAME, CONTROLNET_NAME = output_names(DEFAULT_STEM)
 
 
 class WorkflowError(ValueError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .noise import PercentToSigma, as_float32, timestep_to_percent
+from .noise import PercentToSigma, sigma_threshold, timestep_to_percent
 from .schedule import CompiledSchedule, Schedule
 from .vocab import attribute_kind
 
@@ -108,10 +108,10 @@ def compile_mask_schedule(
     compiled: CompiledSchedule, edited: list[int], percent_to_sigma: PercentToSigma
 ) -> MaskSchedule:
     schedule = compiled.schedule
-    starts = [float(as_float32([percent_to_sigma(start)])[0]) for start, _ in compiled.ranges()]
+    starts = [sigma_threshold(start, percent_to_sigma) for start, _ in compiled.ranges()]
     # Half a timestep above the start, as for stage cuts: a step exactly at t_start is edited.
     start_t = edit_start_timestep(schedule, edited) + 0.5
-    edit_start = float(as_float32([percent_to_sigma(timestep_to_percent(start_t))])[0])
+    edit_start = sigma_threshold(timestep_to_percent(start_t), percent_to_sigma)
     return MaskSchedule(tuple(starts), edit_start, tuple(open_regions(schedule, edited)))
 
 

@@ -55,6 +55,11 @@ def as_float32(values) -> torch.Tensor:
     return torch.as_tensor(values, dtype=torch.float64).to(torch.float32)
 
 
+def sigma_threshold(percent: float, percent_to_sigma: PercentToSigma) -> float:
+    """The sigma a sampler compares against for a percent: its float32 value, as the comparison rounds it."""
+    return float(as_float32([percent_to_sigma(percent)])[0])
+
+
 def sigma_to_percent(sigma: float, percent_to_sigma: PercentToSigma, iterations: int = 60) -> float:
     """Inverse of a (non-increasing) percent_to_sigma, by bisection: the smallest p whose sigma <= sigma."""
     lo, hi = 0.0, 1.0

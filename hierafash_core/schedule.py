@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .design import Attribute, Design, join_items, split_items
-from .noise import LAST_TIMESTEP, NUM_TIMESTEPS, PercentToSigma, as_float32, sigma_to_percent
+from .noise import LAST_TIMESTEP, NUM_TIMESTEPS, PercentToSigma, as_float32, sigma_threshold, sigma_to_percent
 from .noise import timestep_to_percent as _t_to_p
 from .vocab import attribute_kind
 
@@ -173,14 +173,11 @@ class StepAssignment:
         return [s for s, steps in enumerate(self.steps_per_stage) if not steps]
 
 
-def _threshold(percent: float, percent_to_sigma: PercentToSigma) -> float:
-    return float(as_float32([percent_to_sigma(percent)])[0])
-
-
 def assign_steps(sigmas, cuts: list[float], percent_to_sigma: PercentToSigma) -> StepAssignment:
     """The sampler's own rule: a stage is active while end_sigma <= sigma <= start_sigma (float32)."""
     evaluated = as_float32(sigmas)[:-1].tolist()
-    bounds = [(_threshold(a, percent_to_sigma), _threshold(b, percent_to_sigma)) for a, b in percent_ranges(cuts)]
+    bounds = [(sigma_threshold(a, percent_to_sigma), sigma_threshold(b, percent_to_sigma))
+              for a, b in percent_ranges(cuts)]
     active = tuple(
         tuple(k for k, (start, end) in enumerate(bounds) if end <= sigma <= start) for sigma in evaluated
     )
@@ -192,14 +189,14 @@ def untie_cuts(cuts: list[float], sigmas, percent_to_sigma: PercentToSigma) -> l
     levels = as_float32(sigmas).tolist()
     out = list(cuts)
     for k, cut in enumerate(out):
-        threshold = _threshold(cut, percent_to_sigma)
+        threshold = sigma_threshold(cut, percent_to_sigma)
         for i, sigma in enumerate(levels[:-1]):
             if sigma != threshold:
                 continue
             below = max((s for s in levels if s < sigma), default=0.0)
             moved = sigma_to_percent((sigma + below) / 2, percent_to_sigma)
             upper_limit = out[k + 1] if k + 1 < len(out) else 1.0
-            if not (cut < moved < upper_limit and below < _threshold(moved, percent_to_sigma) < sigma):
+            if not (cut < moved < upper_limit and below < sigma_threshold(moved, percent_to_sigma) < sigma):
                 raise ScheduleError(
                     f"step {i} lands exactly on boundary {k + 1} and the next stage is too narrow to move "
                     f"it: change that boundary or the number of steps"

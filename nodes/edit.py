@@ -28,7 +28,7 @@ PRESERVE = "HieraFash Preserve Source"
 WRAPPER_KEY = "hierafashdiff"
 
 
-def patch_model(model, mask_schedule, attribute_masks: torch.Tensor, edited: tuple[int, ...]):
+def patch_model(model, mask_schedule, attribute_masks: torch.Tensor, edited_union: torch.Tensor):
     """A clone of `model` with M(t) chained into its denoise mask function.
 
     While no region is open (before the edit starts) the whole latent is pinned to the noised source,
@@ -71,7 +71,7 @@ def patch_model(model, mask_schedule, attribute_masks: torch.Tensor, edited: tup
             logging.warning("%s: M(t) never ran: a later node replaced the denoise mask function (e.g. Differential "
                             "Diffusion applied after Attribute Edit). Apply such nodes before Attribute Edit.", EDIT)
             return out
-        regions = comfy.utils.reshape_mask(union_mask(attribute_masks, edited), out.shape).to(out.device)
+        regions = comfy.utils.reshape_mask(edited_union, out.shape).to(out.device)
         requested = comfy.utils.reshape_mask(denoise_mask, out.shape).to(out.device)
         never_edited = (regions == 0) | (requested == 0)
         return torch.where(never_edited, latent_image.to(out), out)
@@ -140,7 +140,7 @@ class AttributeEdit(io.ComfyNode):
             raise input_error(EDIT, "body_masks", "the edited regions are empty: check the pose and the grow setting")
         latent = {"samples": vae.encode(image[..., :3]),
                   "noise_mask": union.reshape(-1, 1, height, width).expand(batch, -1, -1, -1).clone()}
-        return io.NodeOutput(patch_model(model, mask_schedule, masks, tuple(edited)), latent, union,
+        return io.NodeOutput(patch_model(model, mask_schedule, masks, union), latent, union,
                              describe_plan(schedule.schedule, edited, mask_schedule))
 
 

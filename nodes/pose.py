@@ -142,8 +142,10 @@ def target_lengths(design) -> dict:
     """The design's clothing-length vocabulary value ('Long' of 'Long Dress'), if it has one."""
     lengths = attribute_kind("clothing_length").values
     for a in design.attributes:
+        if a.kind != "clothing_length":
+            continue
         for value in lengths:
-            if a.kind == "clothing_length" and (a.text == value or a.text.startswith(value + " ")):
+            if a.text == value or a.text.startswith(value + " "):
                 return {"clothing_length": value}
     return {}
 
