@@ -6,6 +6,8 @@ P_C, P_C+A1, P_C+A1+A2, ... (comma-separated items).
 
 from __future__ import annotations
 
+from .errors import HieraFashError
+
 from dataclasses import dataclass, replace
 
 from .vocab import AttributeKind, attribute_kind
@@ -13,7 +15,7 @@ from .vocab import AttributeKind, attribute_kind
 CUSTOM_KIND = "custom"
 
 
-class DesignError(ValueError):
+class DesignError(HieraFashError):
     """Invalid design input; the message says what to change."""
 
 

@@ -12,6 +12,8 @@ Blended latent diffusion with a mask that changes over the trajectory:
 
 from __future__ import annotations
 
+from .errors import HieraFashError
+
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +26,7 @@ from .vocab import attribute_kind
 OFFICIAL_EDIT_START = {"clothing_length": 911, "sleeve_length": 831, "sleeve_type": 751, "collar": 671, "hem": 591}
 
 
-class EditError(ValueError):
+class EditError(HieraFashError):
     """Invalid edit request; the message says what to change."""
 
 

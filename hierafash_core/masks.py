@@ -22,6 +22,8 @@ notes, never applied silently.
 
 from __future__ import annotations
 
+from .errors import HieraFashError
+
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -69,7 +71,7 @@ Order = Literal["paper", "area"]
 Capsule = tuple[complex, complex, float]  # segment ends and radius, pixels
 
 
-class MaskError(ValueError):
+class MaskError(HieraFashError):
     """Invalid mask input; the message says what to change."""
 
 

@@ -11,6 +11,8 @@ Pixel coordinates put pixel (i, j)'s centre at x = i, y = j, as OpenPose and cv2
 
 from __future__ import annotations
 
+from .errors import HieraFashError
+
 import json
 import math
 from collections.abc import Sequence
@@ -71,7 +73,7 @@ NORMALIZED_RANGE = (-0.5, 1.5)
 Fit = Literal["contain", "cover", "stretch"]
 
 
-class PoseError(ValueError):
+class PoseError(HieraFashError):
     """Unusable pose input; the message says what is wrong and how to fix it."""
 
 

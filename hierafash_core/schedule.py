@@ -13,6 +13,8 @@ the step, keeping it in the earlier stage as the discrete rule does.
 
 from __future__ import annotations
 
+from .errors import HieraFashError
+
 from dataclasses import dataclass
 
 from .design import Attribute, Design, join_items, split_items
@@ -25,7 +27,7 @@ CONCEPT_STAGE = "concept"
 DETAIL_STAGE = "detail"
 
 
-class ScheduleError(ValueError):
+class ScheduleError(HieraFashError):
     """Invalid schedule input; the message says what to change."""
 
 

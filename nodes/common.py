@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 
 from comfy_api.latest import io
+
+from ..hierafash_core.errors import HieraFashError
 
 CATEGORY = "HieraFashDiff"
 
@@ -37,3 +40,13 @@ class HieraFashInputError(ValueError):
 
 def input_error(node_name: str, input_name: str, problem: str) -> HieraFashInputError:
     return HieraFashInputError(f"{node_name}: input '{input_name}': {problem}")
+
+
+@contextlib.contextmanager
+def node_errors(node_name: str, default_input: str):
+    """Turn the core's HieraFashError into the node's message, blaming the input the core named
+    (or `default_input`); used by both `execute` and `validate_inputs`."""
+    try:
+        yield
+    except HieraFashError as exc:
+        raise input_error(node_name, exc.input_name or default_input, exc.problem) from None
