@@ -38,7 +38,6 @@ import torch  # noqa: E402
 
 from hierafash_cli.runtime import COMFYUI_VERSION, comfyui_dir  # noqa: E402
 from hierafash_cli.server import prepare_base  # noqa: E402
-from hierafash_core.editing import OFFICIAL_EDIT_START  # noqa: E402
 from hierafash_core.noise import as_float32, timestep_to_percent  # noqa: E402
 from hierafash_core.schedule import PAPER_BOUNDARIES, cut_percent  # noqa: E402
 
@@ -46,8 +45,8 @@ PROBE_PACK = BENCH / "comfy_nodes" / "hierafash_bench_probe"
 TINY_BUILDER = REPO / "tests" / "support" / "build_tiny_models.py"
 TINY_CKPT, TINY_CN = "tiny_sd15.safetensors", "tiny_pose_cn.safetensors"
 OFFICIAL_STARTS = (8, 16, 24, 32, 40)  # DDIM indices of 100 steps: t = 911/831/751/671/591 (method.md 4.3)
-OFFICIAL_START_T = tuple(OFFICIAL_EDIT_START[k] for k in ("clothing_length", "sleeve_length", "sleeve_type", "collar",
-                                                          "hem"))
+# Independent of the code measured: the descending DDIM list of 100 steps is t = 1 + 10 k (method.md 1.3).
+OFFICIAL_START_T = tuple(1 + 10 * (99 - index) for index in OFFICIAL_STARTS)  # A1..A5
 PRESERVE_SAMPLERS = ("euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "ddim")
 REQUIRED_KEYS = ("overhead_wall_ratio", "overhead_unet_evals", "edit_unet_evals_ours", "edit_unet_evals_official",
                  "mask_ms_512x704", "preserve_max_abs_latent", "preserve_max_abs_pixels", "rss_ratio")

@@ -6,13 +6,10 @@ P_C, P_C+A1, P_C+A1+A2, ... (comma-separated items).
 
 from __future__ import annotations
 
-from .errors import HieraFashError
-
 from dataclasses import dataclass, replace
 
-from .vocab import AttributeKind, attribute_kind
-
-CUSTOM_KIND = "custom"
+from .errors import HieraFashError
+from .vocab import CUSTOM, AttributeKind, attribute_kind, order_attributes
 
 
 class DesignError(HieraFashError):
@@ -25,13 +22,15 @@ def split_items(text: str) -> tuple[str, ...]:
 
 
 def join_items(items) -> str:
+    """('Dress', 'Elegant') -> 'Dress, Elegant'."""
     return ", ".join(items)
 
 
 @dataclass(frozen=True)
 class Attribute:
-    kind: str  # an AttributeKind.kind, or "custom" for free text with no body part
-    text: str  # the prompt item(s), e.g. "Short Sleeve"
+    kind: str  # an AttributeKind.kind, or CUSTOM for free text with no body part
+    text: str  # the prompt item(s), e.g. "Long Dress"
+    value: str | None = None  # the vocabulary value it was made from, e.g. "Long"; None for free text
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,16 @@ class Design:
             raise DesignError("the concept is empty: pick at least one concept item or type one")
 
     def with_attribute(self, attribute: Attribute) -> Design:
+        """The design with `attribute` appended."""
         return replace(self, attributes=self.attributes + (attribute,))
+
+    def in_order(self, order: str = "paper", areas: dict[str, float] | None = None) -> Design:
+        """The design with its attributes in edit order (`vocab.order_attributes`)."""
+        return replace(self, attributes=tuple(order_attributes(self.attributes, order, areas, lambda a: a.kind)))
+
+    def value_of(self, kind: str) -> str | None:
+        """The vocabulary value of the design's first attribute of `kind` ('Long' of 'Long Dress'), if any."""
+        return next((a.value for a in self.attributes if a.kind == kind and a.value is not None), None)
 
     @property
     def concept_prompt(self) -> str:
@@ -71,10 +79,10 @@ def attribute_text(kind: AttributeKind, value: str, category: str | None) -> str
 def make_attribute(label: str, value: str, custom_text: str, category: str | None) -> Attribute:
     """An attribute from a vocabulary pick, or from free text when `custom_text` is set."""
     custom_text = custom_text.strip()
-    if label == CUSTOM_KIND:
+    if label == CUSTOM:
         if not custom_text:
             raise DesignError("attribute is 'custom' but custom_text is empty: type the attribute text")
-        return Attribute(CUSTOM_KIND, custom_text)
+        return Attribute(CUSTOM, custom_text)
     kind = attribute_kind(label)
     if custom_text:
         return Attribute(kind.kind, custom_text)
@@ -83,32 +91,5 @@ def make_attribute(label: str, value: str, custom_text: str, category: str | Non
             f"value {value!r} is not a {kind.label} value; pick one of: {', '.join(kind.values)} "
             f"(or change attribute, or type custom_text)"
         )
-    return Attribute(kind.kind, attribute_text(kind, value, category))
+    return Attribute(kind.kind, attribute_text(kind, value, category), value)
 
-
-ATTRIBUTE_ORDERS = ("paper", "as chained", "by area")
-
-
-def order_attributes(design: Design, order: str = "paper", areas: dict[str, float] | None = None) -> Design:
-    """The design with its attributes in edit order.
-
-    "paper": A1 -> A5, the caption order the official model was trained on; "as chained": unchanged;
-    "by area": larger affected body area first (coarse to fine, the paper's rule), ties in paper order.
-    Custom attributes keep their relative order, after the vocabulary ones.
-    """
-    if order == "as chained":
-        return design
-    known = [a for a in design.attributes if a.kind != CUSTOM_KIND]
-    custom = [a for a in design.attributes if a.kind == CUSTOM_KIND]
-    if order not in ATTRIBUTE_ORDERS:
-        raise DesignError(f"attribute order must be one of {', '.join(ATTRIBUTE_ORDERS)}, not {order!r}")
-    if order == "by area":
-        missing = sorted({a.kind for a in known if not areas or a.kind not in areas})
-        if missing:
-            raise DesignError(f"ordering by area needs the body regions; none for: {', '.join(missing)}")
-
-    def key(a: Attribute):
-        paper = attribute_kind(a.kind).id
-        return (-areas[a.kind], paper) if order == "by area" else paper
-
-    return replace(design, attributes=tuple(sorted(known, key=key)) + tuple(custom))

@@ -12,18 +12,14 @@ Blended latent diffusion with a mask that changes over the trajectory:
 
 from __future__ import annotations
 
-from .errors import HieraFashError
-
 from dataclasses import dataclass
 
 import torch
 
+from .errors import HieraFashError
 from .noise import PercentToSigma, sigma_threshold, timestep_to_percent
 from .schedule import CompiledSchedule, Schedule
-from .vocab import attribute_kind
-
-# Official editing start per attribute: DDIM indices 8/16/24/32/40 of 100 steps (method.md §4.3).
-OFFICIAL_EDIT_START = {"clothing_length": 911, "sleeve_length": 831, "sleeve_type": 751, "collar": 671, "hem": 591}
+from .vocab import CUSTOM, attribute_label, official_edit_start
 
 
 class EditError(HieraFashError):
@@ -47,16 +43,13 @@ def parse_edited(text: str, schedule: Schedule) -> list[int]:
         if item.isdigit() and 1 <= int(item) <= len(attributes):
             chosen.add(int(item) - 1)
             continue
-        matches = [i for i, a in enumerate(attributes) if item.lower() in (a.kind, a.text.lower(), _label(a.kind))]
+        matches = [i for i, a in enumerate(attributes)
+                   if item.lower() in (a.kind, a.text.lower(), attribute_label(a.kind))]
         if not matches:
-            known = ", ".join(f"{i + 1} ({_label(a.kind)}: {a.text})" for i, a in enumerate(attributes))
+            known = ", ".join(f"{i + 1} ({attribute_label(a.kind)}: {a.text})" for i, a in enumerate(attributes))
             raise EditError(f"{item!r} is not an attribute of this design; use 'all' or some of: {known}")
         chosen.update(matches)
     return sorted(chosen)
-
-
-def _label(kind: str) -> str:
-    return "custom" if kind == "custom" else attribute_kind(kind).label
 
 
 def edit_start_timestep(schedule: Schedule, edited: list[int]) -> float:
@@ -68,7 +61,8 @@ def edit_start_timestep(schedule: Schedule, edited: list[int]) -> float:
     starts = []
     for i in edited:
         stage = schedule.stages[stage_of[i]]
-        starts.append(OFFICIAL_EDIT_START.get(stage.attribute.kind, stage.t_high - 1))
+        official = official_edit_start(stage.attribute.kind)
+        starts.append(stage.t_high - 1 if official is None else official)
     return max(starts)
 
 
@@ -141,7 +135,7 @@ def composite_outside(edited: torch.Tensor, source: torch.Tensor, mask: torch.Te
 class BodyMasks:
     """Per-attribute edit regions of one image batch, as built from a pose."""
 
-    by_kind: dict  # attribute kind (or "custom") -> [B, H, W] float mask
+    by_kind: dict  # attribute kind (or CUSTOM) -> [B, H, W] float mask
     notes: tuple[str, ...] = ()  # every estimate or fallback that shaped a mask, shown to the user
 
     @property
@@ -158,10 +152,10 @@ def stack_attribute_masks(schedule: Schedule, body_masks: BodyMasks) -> torch.Te
         mask = body_masks.by_kind.get(attribute.kind)
         if mask is None:
             raise EditError(
-                f"no region for the {_label(attribute.kind)} attribute {attribute.text!r}: custom attributes "
+                f"no region for the custom attribute {attribute.text!r}: custom attributes "
                 "have no body part, so connect a mask to Pose Mask Builder's external_mask"
-                if attribute.kind == "custom"
-                else f"no region for the {_label(attribute.kind)} attribute {attribute.text!r}"
+                if attribute.kind == CUSTOM
+                else f"no region for the {attribute_label(attribute.kind)} attribute {attribute.text!r}"
             )
         masks.append(mask.reshape(-1, *mask.shape[-2:]))
     batch = max(m.shape[0] for m in masks)

@@ -13,14 +13,13 @@ the step, keeping it in the earlier stage as the discrete rule does.
 
 from __future__ import annotations
 
-from .errors import HieraFashError
-
 from dataclasses import dataclass
 
 from .design import Attribute, Design, join_items, split_items
+from .errors import HieraFashError
 from .noise import LAST_TIMESTEP, NUM_TIMESTEPS, PercentToSigma, as_float32, sigma_threshold, sigma_to_percent
 from .noise import timestep_to_percent as _t_to_p
-from .vocab import attribute_kind
+from .vocab import CUSTOM, attribute_label
 
 PAPER_BOUNDARIES = (900, 800, 710, 630, 560, 500)
 CONCEPT_STAGE = "concept"
@@ -99,9 +98,8 @@ def validate_boundaries(boundaries) -> None:
 
 
 def stage_name(attribute: Attribute) -> str:
-    if attribute.kind == "custom":
-        return f"+{attribute.text}"
-    return f"+{attribute_kind(attribute.kind).label}"
+    """'+sleeve length' for a vocabulary attribute, '+<its text>' for a custom one."""
+    return f"+{attribute.text}" if attribute.kind == CUSTOM else f"+{attribute_label(attribute.kind)}"
 
 
 def build_schedule(design: Design, boundaries=PAPER_BOUNDARIES, detail: str = "", suffix: str = "") -> Schedule:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..hierafash_core.design import CUSTOM_KIND, Design, DesignError, make_attribute, split_items
-from ..hierafash_core.vocab import CONCEPT_FIELDS, attribute_kinds, concept_values
+from ..hierafash_core.design import Design, DesignError, make_attribute, split_items
+from ..hierafash_core.vocab import CONCEPT_FIELDS, CUSTOM, attribute_kinds, concept_values
 from .common import CATEGORY, advanced, input_error, schema
 from .common import Design as DesignType
 
@@ -74,7 +74,7 @@ class AttributeIteration(io.ComfyNode):
             ),
             inputs=[
                 DesignType.Input("design", tooltip="From Concept Ideation or the previous Attribute Iteration."),
-                io.Combo.Input("attribute", options=[*labels, CUSTOM_KIND], default=labels[0],
+                io.Combo.Input("attribute", options=[*labels, CUSTOM], default=labels[0],
                                tooltip="Which attribute this stage sets. Its body part is what an edit changes. "
                                        "'custom' adds free text with no body part."),
                 io.Combo.Input("value", options=ALL_ATTRIBUTE_VALUES, default=ALL_ATTRIBUTE_VALUES[0],
@@ -92,7 +92,7 @@ class AttributeIteration(io.ComfyNode):
         try:
             new = make_attribute(attribute, value, custom_text, design.category)
         except DesignError as exc:
-            raise input_error("HieraFash Attribute Iteration", "custom_text" if attribute == CUSTOM_KIND else "value",
+            raise input_error("HieraFash Attribute Iteration", "custom_text" if attribute == CUSTOM else "value",
                               str(exc)) from None
         return io.NodeOutput(design.with_attribute(new))
 

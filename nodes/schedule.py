@@ -8,7 +8,6 @@ import comfy.samplers
 import node_helpers
 from comfy_api.latest import io, ui
 
-from ..hierafash_core.design import ATTRIBUTE_ORDERS, DesignError, order_attributes
 from ..hierafash_core.schedule import (
     PAPER_BOUNDARIES,
     CompiledSchedule,
@@ -20,7 +19,8 @@ from ..hierafash_core.schedule import (
     percent_ranges,
     untie_cuts,
 )
-from .common import CATEGORY, advanced, input_error, schema
+from ..hierafash_core.vocab import ATTRIBUTE_ORDERS, official_added_prompt
+from .common import CATEGORY, advanced, input_error, node_errors, schema
 from .common import BodyMasks as BodyMasksType
 from .common import Design as DesignType
 from .common import Schedule as ScheduleType
@@ -75,7 +75,7 @@ class HierarchicalPromptScheduler(io.ComfyNode):
                                                                "e.g. fabric or colour details."),
                 advanced(io.String.Input, "suffix", default="",
                          tooltip="Text appended to every stage's prompt, e.g. quality tags. The official demo "
-                                 "appends 'best quality, extremely detailed, ..., white background'."),
+                                 f"appends '{official_added_prompt()}'."),
                 advanced(io.String.Input, "boundaries", default=", ".join(str(b) for b in PAPER_BOUNDARIES),
                          tooltip="Stage boundaries as DDPM timesteps (999 = pure noise), strictly decreasing. "
                                  "Steps at t >= the first value see only the concept; each further value starts "
@@ -113,10 +113,8 @@ class HierarchicalPromptScheduler(io.ComfyNode):
             raise input_error(NODE_NAME, "clip", "no text encoder: load a checkpoint that contains one, "
                                                  "or add a CLIP loader")
         areas = body_masks and {kind: float(mask.sum()) for kind, mask in body_masks.by_kind.items()}
-        try:
-            design = order_attributes(design, attribute_order, areas)
-        except DesignError as exc:
-            raise input_error(NODE_NAME, "body_masks", str(exc)) from None
+        with node_errors(NODE_NAME, "body_masks"):
+            design = design.in_order(attribute_order, areas)
         try:
             schedule = build_schedule(design, parse_boundaries(boundaries), detail, suffix)
         except ScheduleError as exc:

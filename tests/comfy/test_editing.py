@@ -10,11 +10,11 @@ import torch.nn.functional as F
 from PIL import Image
 from support.graphs import TINY_CONTROLNET, Graph, add_scheduler, base_models, hierarchical_design
 
-from hierafash_core.editing import OFFICIAL_EDIT_START
 from hierafash_core.noise import discrete_percent_to_sigma, sd_sigmas, timestep_to_percent
 
 WIDTH, HEIGHT = 64, 88  # the official 512 x 704 aspect, at test size
 P2S = discrete_percent_to_sigma(sd_sigmas())
+CLOTHING_LENGTH_START = 911  # official A1 edit start, method.md 4.3
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_per_step_mask_follows_the_schedule_and_early_steps_skip_the_unet(comfy,
     masks = probe_log("mask")
     unet = probe_log("unet")
     assert len(masks) == steps
-    start_sigma = P2S(timestep_to_percent(OFFICIAL_EDIT_START["clothing_length"] + 0.5))
+    start_sigma = P2S(timestep_to_percent(CLOTHING_LENGTH_START + 0.5))
     skipped = [m for m in masks if m["sigma"] > start_sigma]
     edited = [m for m in masks if m["sigma"] <= start_sigma]
     assert skipped and edited

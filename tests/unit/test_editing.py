@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hierafash_core.design import Attribute, Design, DesignError, make_attribute, order_attributes
+from hierafash_core.design import Attribute, Design, make_attribute
 from hierafash_core.editing import (
     BodyMasks,
     EditError,
@@ -15,6 +15,7 @@ from hierafash_core.editing import (
     stack_attribute_masks,
     union_mask,
 )
+from hierafash_core.errors import HieraFashError
 from hierafash_core.noise import discrete_percent_to_sigma, sd_sigmas, timestep_to_percent
 from hierafash_core.schedule import CompiledSchedule, build_schedule
 
@@ -121,10 +122,9 @@ def test_attribute_order():
     def kinds(d):
         return [a.kind for a in d.attributes]
 
-    assert kinds(order_attributes(design, "paper")) == ["clothing_length", "sleeve_length", "collar", "custom"]
-    assert order_attributes(design, "as chained") == design
+    assert kinds(design.in_order("paper")) == ["clothing_length", "sleeve_length", "collar", "custom"]
+    assert design.in_order("as chained") == design
     areas = {"clothing_length": 10.0, "sleeve_length": 30.0, "collar": 30.0}
-    assert kinds(order_attributes(design, "by area", areas)) == ["sleeve_length", "collar", "clothing_length",
-                                                                 "custom"]
-    with pytest.raises(DesignError, match="needs the body regions; none for: collar"):
-        order_attributes(design, "by area", {"clothing_length": 1.0, "sleeve_length": 1.0})
+    assert kinds(design.in_order("by area", areas)) == ["sleeve_length", "collar", "clothing_length", "custom"]
+    with pytest.raises(HieraFashError, match="needs the body regions; none for: collar"):
+        design.in_order("by area", {"clothing_length": 1.0, "sleeve_length": 1.0})

@@ -84,7 +84,7 @@ def test_paper_bands_and_progressive_prompts():
         assert longer.startswith(shorter)
     assert prompts[5].endswith("V-Neck, Draped Hem") and prompts[6] == prompts[5]
     assert [s.name for s in schedule.stages][0] == "concept" and schedule.stages[-1].name == "detail"
-    assert schedule.stages[2].attribute == Attribute("sleeve_length", "Short Sleeve")
+    assert schedule.stages[2].attribute == Attribute("sleeve_length", "Short Sleeve", "Short Sleeve")
 
 
 def test_detail_and_suffix():
@@ -133,7 +133,8 @@ def test_attribute_values_are_checked_against_their_vocabulary():
         make_attribute("sleeve length", "Boat Neck", "", "Dress")
     with pytest.raises(DesignError, match="custom_text is empty"):
         make_attribute("custom", "Long", "  ", "Dress")
-    assert make_attribute("clothing length", "Mid-length", "", "Coat").text == "Mid-length Coat"
+    mid_length = Attribute("clothing_length", "Mid-length Coat", "Mid-length")
+    assert make_attribute("clothing length", "Mid-length", "", "Coat") == mid_length
     assert make_attribute("collar", "V-Neck", "Sweetheart Neckline", None) == Attribute("collar", "Sweetheart Neckline")
     with pytest.raises(DesignError, match="concept is empty"):
         Design(())
