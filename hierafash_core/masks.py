@@ -22,8 +22,6 @@ notes, never applied silently.
 
 from __future__ import annotations
 
-from .errors import HieraFashError
-
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,8 +29,19 @@ from typing import Literal
 
 import torch
 
-from .pose import KEYPOINT, KEYPOINT_NAMES, PoseError, PoseFrame, as_frames, canvas_size, single_threaded
-from .vocab import attribute_kind, attribute_kinds
+from .editing import BodyMasks
+from .errors import HieraFashError
+from .pose import (
+    KEYPOINT,
+    KEYPOINT_NAMES,
+    PoseError,
+    PoseFrame,
+    as_frames,
+    canvas_size,
+    rescale_frame,
+    single_threaded,
+)
+from .vocab import CUSTOM, attribute_kind, attribute_kinds
 
 NECK = KEYPOINT["neck"]
 R_SHOULDER, R_ELBOW, R_WRIST = KEYPOINT["right shoulder"], KEYPOINT["right elbow"], KEYPOINT["right wrist"]
@@ -132,14 +141,15 @@ def garment_family(category: str | None) -> GarmentFamily:
     family = CATEGORY_FAMILY.get(category or DEFAULT_CATEGORY)
     if family is None:
         known = ", ".join(CATEGORY_FAMILY)
-        raise MaskError(f"no body region is defined for garment category {category!r}; use one of: {known}")
+        raise MaskError(f"no body region is defined for garment category {category!r}; use one of: {known}", "category")
     return family
 
 
 def _hemline(family: GarmentFamily, value: str, role: str) -> float:
     if value not in family.hemlines:
         known = ", ".join(LOWER_HEMLINES)
-        raise MaskError(f"{role} clothing length {value!r} is unknown; use one of: {known}")
+        raise MaskError(f"{role} clothing length {value!r} is unknown; use one of: {known}",
+                        "current_length" if role == "current" else "design")
     return family.hemlines[value]
 
 
@@ -260,6 +270,141 @@ def attribute_masks(
     return {kind: masks[kind] for kind in ordered}
 
 
+# Limits of the Pose Mask Builder, enforced here because ComfyUI 0.3.75 does not enforce a widget's
+# min/max (or a V3 combo's options) when a link feeds it.
+CANVAS_SIDES = (64, 8192)  # pixels
+GROW_RANGE = (-0.5, 1.0)  # w
+FEATHER_RANGE = (0.0, 1.0)  # w
+PIXEL_BUDGET = 64 * 2**20  # frames x width x height: about 1 GiB per float mask batch
+FAR_OUTSIDE = 10  # canvas widths (heights) a keypoint may lie beyond the canvas edge
+
+
+@dataclass(frozen=True)
+class MaskSettings:
+    """The Pose Mask Builder's mask settings, as the core reads them."""
+
+    category: str | None = None  # garment category; a design's own category overrides it
+    current_length: str | None = None  # the garment's present clothing length, if known
+    grow: float = DEFAULT_GROW
+    feather: float = DEFAULT_FEATHER
+    missing: Missing = "estimate"
+
+
+@dataclass(frozen=True)
+class BodyMaskBuild:
+    """Everything the Pose Mask Builder outputs, before rendering."""
+
+    body_masks: BodyMasks  # by kind, [B, H, W]; CUSTOM is the external mask when there is one
+    frames: list[PoseFrame]  # the chosen person per image, on the canvas
+    report: tuple[str, ...]  # coordinate space and canvas per frame, then every estimate and fallback
+
+
+def check_limits(canvas: tuple[int, int], frames: int, settings: MaskSettings):
+    """Refuse a canvas, pixel count, grow or feather beyond the Pose Mask Builder's limits."""
+    for name, side in zip(("width", "height"), canvas, strict=True):
+        _check_range(name, side, CANVAS_SIDES, "pixels")
+    pixels = frames * canvas[0] * canvas[1]
+    if pixels > PIXEL_BUDGET:
+        raise MaskError(
+            f"{frames} frame(s) of {canvas[0]}x{canvas[1]} are {pixels / 2**20:.0f} Mpx, over the limit of "
+            f"{PIXEL_BUDGET / 2**20:.0f} Mpx (frames x width x height): use fewer frames or a smaller canvas",
+            "width",
+        )
+    _check_range("grow", settings.grow, GROW_RANGE, "shoulder widths")
+    _check_range("feather", settings.feather, FEATHER_RANGE, "shoulder widths")
+
+
+def _check_range(name: str, value: float, limits: tuple[float, float], unit: str):
+    low, high = limits
+    if not low <= value <= high:
+        raise MaskError(f"{name} = {value} is outside the limits {low}..{high} ({unit}); set it within them", name)
+
+
+def check_within_reach(frames: Sequence[PoseFrame]):
+    """Refuse keypoints more than FAR_OUTSIDE canvas sizes beyond the canvas (a wrong coordinate space
+    or canvas size, never a real photo)."""
+    for n, frame in enumerate(frames):
+        size = torch.tensor([frame.width, frame.height], dtype=torch.float32)
+        far = ((frame.keypoints < -FAR_OUTSIDE * size) | (frame.keypoints > (FAR_OUTSIDE + 1) * size)).any(-1)
+        if bool(far.any()):
+            index = int(far.nonzero()[0])
+            x, y = frame.keypoints[index].tolist()
+            raise MaskError(
+                f"frame {n}: the {KEYPOINT_NAMES[index]} keypoint lies at ({x:.0f}, {y:.0f}), more than "
+                f"{FAR_OUTSIDE} canvas widths/heights outside the {frame.width}x{frame.height} canvas (the "
+                "limit): check the pose's canvas size and its coordinates setting",
+                "pose_keypoint",
+            )
+
+
+def build_body_masks(
+    frames: Sequence[PoseFrame],
+    canvas: tuple[int, int],
+    design=None,
+    external: torch.Tensor | None = None,
+    mode: Combine = "union",
+    *,
+    settings: MaskSettings = MaskSettings(),
+    images: int | None = None,
+) -> BodyMaskBuild:
+    """The Pose Mask Builder's step sequence: match frames to the images, fit them onto the `canvas`
+    (width, height), build every attribute's region from the design, then combine the external mask.
+
+    `images` is the image batch size when an image is connected (one pose serves them all).
+    """
+    frames = as_frames(frames)
+    if mode not in ("union", "intersection"):
+        raise MaskError(f"combine mode must be 'union' or 'intersection', not {mode!r}", "external_mode")
+    if images is not None and len(frames) != images:
+        if len(frames) != 1:
+            raise MaskError(f"{images} images but {len(frames)} pose frames: give one pose, or one pose per image",
+                            "image")
+        frames = frames * images
+    check_limits(canvas, len(frames), settings)
+    width, height = canvas
+    report = [f"frame {n}: {f.coordinates} coordinates, canvas {f.width}x{f.height}" for n, f in enumerate(frames)]
+    report += [
+        f"frame {n}: the pose's {f.width}x{f.height} canvas was fitted onto {width}x{height} (scaled, centred)"
+        for n, f in enumerate(frames)
+        if (f.width, f.height) != canvas
+    ]
+    frames = [f if (f.width, f.height) == canvas else rescale_frame(f, width, height) for f in frames]
+    category = (design.category if design is not None else None) or settings.category
+    values = {}
+    if design is not None and design.value_of("clothing_length"):
+        values["clothing_length"] = design.value_of("clothing_length")
+    masks = attribute_masks(frames, values=values, category=category, current_length=settings.current_length,
+                            grow=settings.grow, feather=settings.feather, missing=settings.missing)
+    by_kind = {kind: result.mask.reshape(-1, height, width) for kind, result in masks.items()}
+    if external is not None:
+        external = _external_for(external, len(frames), canvas)
+        by_kind = {kind: combine_masks(mask, external, mode) for kind, mask in by_kind.items()}
+        by_kind[CUSTOM] = external.expand(len(frames), height, width).clone()
+    notes = tuple(dict.fromkeys(note for result in masks.values() for note in result.notes))
+    report += list(notes) or ["no keypoint estimated"]
+    return BodyMaskBuild(BodyMasks(by_kind, notes), frames, tuple(report))
+
+
+def _external_for(external: torch.Tensor, frames: int, canvas: tuple[int, int]) -> torch.Tensor:
+    """The external mask as [1 or frames, H, W], refused where it enters when it fits neither."""
+    width, height = canvas
+    if external.shape[-2:] != (height, width):
+        ext_h, ext_w = external.shape[-2:]
+        raise MaskError(
+            f"the external mask is {ext_w}x{ext_h} (W x H) but the pose mask is {width}x{height}: resize "
+            "the external mask to the pose canvas, or rescale the pose to the mask's size",
+            "external_mask",
+        )
+    external = external.reshape(-1, height, width)
+    if len(external) not in (1, frames):
+        raise MaskError(
+            f"the external mask has {len(external)} frames but the pose has {frames}: give one external "
+            "mask, or one per frame",
+            "external_mask",
+        )
+    return external
+
+
 def order_attributes(
     kinds: Sequence[str], by: Order = "paper", masks: Mapping[str, torch.Tensor] | None = None
 ) -> list[str]:
@@ -280,26 +425,16 @@ def order_attributes(
 def combine_masks(mask: torch.Tensor, external: torch.Tensor, mode: Combine = "union") -> torch.Tensor:
     """Union (max) or intersection (min) with an external MASK of the same height and width.
 
-    Either side may have batch 1 and is then used for every frame; the result is [B, H, W].
+    The external mask has batch 1 (used for every frame) or one per frame; the result is [B, H, W].
     """
     height, width = mask.shape[-2:]
-    if external.shape[-2:] != (height, width):
-        ext_h, ext_w = external.shape[-2:]
-        raise MaskError(
-            f"the external mask is {ext_w}x{ext_h} (W x H) but the pose mask is {width}x{height}: resize "
-            "the external mask to the pose canvas, or rescale the pose to the mask's size"
-        )
-    mask, external = mask.reshape(-1, height, width), external.reshape(-1, height, width).to(mask)
-    if len(external) not in (1, len(mask)) and len(mask) != 1:
-        raise MaskError(
-            f"the external mask has {len(external)} frames but the pose has {len(mask)}; "
-            "give one external mask, or one per frame"
-        )
+    mask = mask.reshape(-1, height, width)
+    external = _external_for(external, len(mask), (width, height)).to(mask)
     if mode == "union":
         return torch.maximum(mask, external.clamp(0, 1))
     if mode == "intersection":
         return torch.minimum(mask, external.clamp(0, 1))
-    raise MaskError(f"combine mode must be 'union' or 'intersection', not {mode!r}")
+    raise MaskError(f"combine mode must be 'union' or 'intersection', not {mode!r}", "external_mode")
 
 
 def _kind(attribute: str) -> str:
@@ -323,10 +458,11 @@ def _masks(frames, regions: Sequence[_Region], grow: float, feather: float, miss
     single = isinstance(frames, PoseFrame)
     frames = as_frames(frames)
     width, height = canvas_size(frames)
+    check_within_reach(frames)
     if feather < 0:
-        raise MaskError(f"feather must be >= 0 (a fraction of the shoulder width), not {feather}")
+        raise MaskError(f"feather must be >= 0 (a fraction of the shoulder width), not {feather}", "feather")
     if missing not in ("estimate", "error"):
-        raise MaskError(f"missing must be 'estimate' or 'error', not {missing!r}")
+        raise MaskError(f"missing must be 'estimate' or 'error', not {missing!r}", "missing_keypoints")
     region_notes = [list(region.notes) for region in regions]
     with single_threaded():
         masks = torch.zeros(len(regions), len(frames), height, width)
@@ -347,7 +483,7 @@ def _paint_frames(masks, frames, regions, region_notes, grow: float, feather: fl
         for r, region in enumerate(regions):
             absent = [i for i in region.required if points[i] is None]
             if absent:
-                raise PoseError(_missing_message(region, n, absent, missing))
+                raise PoseError(_missing_message(region, n, absent, missing), "missing_keypoints")
             for i in region.required:
                 if i in estimated:
                     region_notes[r].append(f"frame {n}: {KEYPOINT_NAMES[i]} estimated ({estimated[i]})")
@@ -457,7 +593,8 @@ class _Body:
         if unit < 1.0:
             raise PoseError(
                 f"the pose in frame {n} is degenerate: shoulders and hips lie on one point; "
-                "use a pose with a visible body"
+                "use a pose with a visible body",
+                "pose_keypoint",
             )
         down = _down_axis(p)
         across = (p[L_SHOULDER] - p[R_SHOULDER]) / shoulder_width if shoulder_width else down * -1j
@@ -619,23 +756,33 @@ def _round_corners(distance: torch.Tensor, box: tuple[int, int, int, int], edges
     # near-reversals (turns past ~170 degrees, which body outlines never make) are clipped to 10 x band
     cos_turn = min(_dot(a, b) / (abs(a) * abs(b)) for a, b in zip(incoming, outgoing, strict=True))
     reach = band / max(math.sqrt(max((1 + cos_turn) / 2, 0.0)), 0.1)
+    # Each corner's window is `size` wide, but only its overlap with the box (clipped to the canvas)
+    # matters: shrink the shared size to the box and slide each window inside it, which still covers
+    # that overlap. Memory is then at most V boxes, whatever the body's size (or grow) on the canvas.
     size = math.ceil(2 * reach) + 2
-    origins = [(math.floor(c.real - reach), math.floor(c.imag - reach)) for c in corners]
+    size_x, size_y = min(size, x1 - x0), min(size, y1 - y0)
+    windows = [(math.floor(c.real - reach), math.floor(c.imag - reach)) for c in corners]
+    near = [
+        k for k, (ox, oy) in enumerate(windows) if ox < x1 and ox + size > x0 and oy < y1 and oy + size > y0
+    ]
+    if not near:
+        return
+    corners, incoming, outgoing = ([items[k] for k in near] for items in (corners, incoming, outgoing))
+    origins = [
+        (min(max(windows[k][0], x0), x1 - size_x), min(max(windows[k][1], y0), y1 - size_y)) for k in near
+    ]
     geometry = torch.tensor(
         [
             [ox - c.real, oy - c.imag, a.real, a.imag, b.real, b.imag]
             for (ox, oy), c, a, b in zip(origins, corners, incoming, outgoing, strict=True)
         ]
     )
-    steps = torch.arange(size, dtype=torch.float32)
-    qx = (geometry[:, 0, None] + steps)[:, None, :]  # [V, 1, size]: pixel x - corner x
-    qy = (geometry[:, 1, None] + steps)[:, :, None]  # [V, size, 1]
+    qx = (geometry[:, 0, None] + torch.arange(size_x, dtype=torch.float32))[:, None, :]  # [V, 1, sx]
+    qy = (geometry[:, 1, None] + torch.arange(size_y, dtype=torch.float32))[:, :, None]  # [V, sy, 1]: y - corner y
     in_x, in_y, out_x, out_y = (geometry[:, k, None, None] for k in range(2, 6))
     beyond = torch.add(qx * in_x, qy * in_y).ge(0) & torch.add(qx * out_x, qy * out_y).le(0)
     # outside its wedge a corner's distance is below the edge-line distance, so max() leaves it alone
     corner_distance = torch.hypot(qx, qy).masked_fill_(~beyond, -math.inf)
     for (ox, oy), window in zip(origins, corner_distance, strict=True):
-        cx0, cx1, cy0, cy1 = max(ox, x0), min(ox + size, x1), max(oy, y0), min(oy + size, y1)
-        if cx0 < cx1 and cy0 < cy1:
-            local = distance[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-            local.clamp_(min=window[cy0 - oy : cy1 - oy, cx0 - ox : cx1 - ox])
+        local = distance[oy - y0 : oy - y0 + size_y, ox - x0 : ox - x0 + size_x]
+        local.clamp_(min=window)

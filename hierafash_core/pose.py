@@ -11,8 +11,6 @@ Pixel coordinates put pixel (i, j)'s centre at x = i, y = j, as OpenPose and cv2
 
 from __future__ import annotations
 
-from .errors import HieraFashError
-
 import json
 import math
 from collections.abc import Sequence
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+
+from .errors import HieraFashError
 
 POSES_DIR = Path(__file__).parent / "data" / "poses"
 
@@ -116,7 +116,9 @@ def canvas_size(frames: Sequence[PoseFrame]) -> tuple[int, int]:
     sizes = {(f.width, f.height) for f in frames}
     if len(sizes) > 1:
         listed = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
-        raise PoseError(f"the pose frames have different canvas sizes ({listed}); rescale them to one size")
+        raise PoseError(
+            f"the pose frames have different canvas sizes ({listed}); rescale them to one size", "pose_keypoint"
+        )
     return sizes.pop()
 
 
@@ -145,7 +147,7 @@ def read_pose_keypoint(
             "'canvas_height'} entry per image (connect a pose estimator's POSE_KEYPOINT output)"
         )
     if coordinates not in ("auto", "normalized", "pixels"):
-        raise PoseError(f"coordinates must be 'auto', 'normalized' or 'pixels', not {coordinates!r}")
+        raise PoseError(f"coordinates must be 'auto', 'normalized' or 'pixels', not {coordinates!r}", "coordinates")
     frames = []
     for n, entry in enumerate(pose_keypoint):
         if not isinstance(entry, dict):

@@ -5,20 +5,18 @@ from __future__ import annotations
 import nodes as comfy_nodes
 from comfy_api.latest import io, ui
 
-from ..hierafash_core.editing import BodyMasks
-from ..hierafash_core.masks import DEFAULT_GROW, MaskError, attribute_masks, combine_masks
-from ..hierafash_core.pose import (
-    PoseError,
-    load_pose_preset,
-    pose_presets,
-    read_pose_keypoint,
-    render_pose,
-    rescale_frame,
-    to_pose_keypoint,
+from ..hierafash_core.masks import (
+    CANVAS_SIDES,
+    DEFAULT_GROW,
+    FEATHER_RANGE,
+    GROW_RANGE,
+    MaskSettings,
+    build_body_masks,
 )
+from ..hierafash_core.pose import load_pose_preset, pose_presets, read_pose_keypoint, render_pose, to_pose_keypoint
 from ..hierafash_core.preview import overlay_regions
-from ..hierafash_core.vocab import attribute_kind, concept_values
-from .common import CATEGORY, advanced, input_error, schema
+from ..hierafash_core.vocab import concept_values
+from .common import CATEGORY, advanced, input_error, node_errors, schema
 from .common import BodyMasks as BodyMasksType
 from .common import Design as DesignType
 from .common import Schedule as ScheduleType
@@ -45,18 +43,18 @@ class PoseMaskBuilder(io.ComfyNode):
             inputs=[
                 io.Combo.Input("preset", options=list(pose_presets()), default="front_standing",
                                tooltip="Pose used when no pose_keypoint is connected."),
-                io.Int.Input("width", default=512, min=64, max=8192, step=8,
+                io.Int.Input("width", default=512, min=CANVAS_SIDES[0], max=CANVAS_SIDES[1], step=8,
                              tooltip="Canvas width when no image is connected."),
-                io.Int.Input("height", default=704, min=64, max=8192, step=8,
+                io.Int.Input("height", default=704, min=CANVAS_SIDES[0], max=CANVAS_SIDES[1], step=8,
                              tooltip="Canvas height when no image is connected."),
                 io.Combo.Input("category", options=list(concept_values("category")), default="Dress",
                                tooltip="Garment category: decides the length and hem regions (a dress reaches "
                                        "down the legs, a blouse ends at the hips). A connected design overrides it."),
                 io.Int.Input("person", default=LARGEST, min=LARGEST, max=64,
                              tooltip="Which detected person to use: -1 = the largest, else the index."),
-                advanced(io.Float.Input, "grow", default=DEFAULT_GROW, min=-0.5, max=1.0, step=0.01,
+                advanced(io.Float.Input, "grow", default=DEFAULT_GROW, min=GROW_RANGE[0], max=GROW_RANGE[1], step=0.01,
                          tooltip="Grow (or shrink, negative) every region, in shoulder widths."),
-                advanced(io.Float.Input, "feather", default=0.0, min=0.0, max=1.0, step=0.01,
+                advanced(io.Float.Input, "feather", default=0.0, min=FEATHER_RANGE[0], max=FEATHER_RANGE[1], step=0.01,
                          tooltip="Soft edge outside each region, in shoulder widths."),
                 advanced(io.Combo.Input, "coordinates", options=["auto", "normalized", "pixels"], default="auto",
                          tooltip="Coordinate space of pose_keypoint: OpenPose (controlnet_aux) writes 0-1, DWPose "
@@ -94,60 +92,26 @@ class PoseMaskBuilder(io.ComfyNode):
     def execute(cls, preset, width, height, category, person, grow=DEFAULT_GROW, feather=0.0, coordinates="auto",
                 missing_keypoints="estimate", external_mode="union", pose_keypoint=None, image=None, design=None,
                 external_mask=None) -> io.NodeOutput:
-        source = pose_keypoint if pose_keypoint is not None else load_pose_preset(preset)
-        try:
+        with node_errors(BUILDER, "pose_keypoint" if pose_keypoint is not None else "preset"):
+            source = pose_keypoint if pose_keypoint is not None else load_pose_preset(preset)
             frames = read_pose_keypoint(source, "largest" if person == LARGEST else person, coordinates)
-        except PoseError as exc:
-            raise input_error(BUILDER, "pose_keypoint" if pose_keypoint is not None else "preset", str(exc)) from None
+        images = None
         if image is not None:
-            height, width = image.shape[1:3]
-            if len(frames) == 1 < image.shape[0]:
-                frames = frames * image.shape[0]
-            elif len(frames) != image.shape[0]:
-                raise input_error(BUILDER, "image", f"{image.shape[0]} images but {len(frames)} pose frames: "
-                                                    "give one pose, or one pose per image")
-        report = [f"frame {n}: {f.coordinates} coordinates, canvas {f.width}x{f.height}" for n, f in enumerate(frames)]
-        frames = [f if (f.width, f.height) == (width, height) else rescale_frame(f, width, height) for f in frames]
-        values = {}
-        if design is not None:
-            category = design.category or category
-            values = target_lengths(design)
-        try:
-            masks = attribute_masks(frames, values=values, category=category, grow=grow, feather=feather,
-                                    missing=missing_keypoints)
-        except (PoseError, MaskError) as exc:
-            raise input_error(BUILDER, "missing_keypoints" if isinstance(exc, PoseError) else "category",
-                              str(exc)) from None
-        by_kind = {kind: result.mask for kind, result in masks.items()}
-        if external_mask is not None:
-            try:
-                by_kind = {k: combine_masks(m, external_mask, external_mode) for k, m in by_kind.items()}
-            except MaskError as exc:
-                raise input_error(BUILDER, "external_mask", str(exc)) from None
-            by_kind["custom"] = external_mask.reshape(-1, height, width)
-        notes = tuple(dict.fromkeys(note for result in masks.values() for note in result.notes))
-        report += list(notes) or ["no keypoint estimated"]
-        pose_image = render_pose(frames)
+            images, height, width = image.shape[:3]
+        settings = MaskSettings(category, None, grow, feather, missing_keypoints)
+        with node_errors(BUILDER, "pose_keypoint"):
+            built = build_body_masks(frames, (width, height), design, external_mask, external_mode,
+                                     settings=settings, images=images)
+        by_kind = built.body_masks.by_kind
+        pose_image = render_pose(built.frames)
         backdrop = image[..., :3] if image is not None else pose_image
         overlay = overlay_regions(backdrop, {k: by_kind[k] for k in ("clothing_length", "hem", "sleeve_length",
                                                                     "collar")})
         return io.NodeOutput(
-            BodyMasks(by_kind, notes), pose_image, by_kind["clothing_length"], by_kind["sleeve_length"],
-            by_kind["collar"], by_kind["hem"], to_pose_keypoint(frames), "\n".join(report),
+            built.body_masks, pose_image, by_kind["clothing_length"], by_kind["sleeve_length"], by_kind["collar"],
+            by_kind["hem"], to_pose_keypoint(built.frames), "\n".join(built.report),
             ui=ui.PreviewImage(overlay, cls=cls),
         )
-
-
-def target_lengths(design) -> dict:
-    """The design's clothing-length vocabulary value ('Long' of 'Long Dress'), if it has one."""
-    lengths = attribute_kind("clothing_length").values
-    for a in design.attributes:
-        if a.kind != "clothing_length":
-            continue
-        for value in lengths:
-            if a.text == value or a.text.startswith(value + " "):
-                return {"clothing_length": value}
-    return {}
 
 
 POSE_BANDS = ["all steps (official code)", "attribute stages (after the concept)", "custom percent"]

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -5,9 +7,11 @@ from hierafash_core.masks import (
     BODY_PARTS,
     LOWER_SLEEVE_RADIUS,
     MaskError,
+    MaskSettings,
     attribute_mask,
     attribute_masks,
     body_part_mask,
+    build_body_masks,
     combine_masks,
     garment_family,
     order_attributes,
@@ -452,3 +456,63 @@ def test_grown_polygon_is_the_exact_dilation_even_at_sharp_corners(grow, feather
     distance = exact_polygon_distance(hull, 80).float()
     expected = ((grow + feather - distance) / feather).clamp(0, 1) if feather else (distance <= grow).float()
     assert (mask - expected).abs().max() < 1e-3 if feather else int((mask != expected).sum()) <= 2
+
+
+# --- bounded memory and limits (issue 17) ---------------------------------------------------------------
+
+HUGE_POSE_SCRIPT = """
+import resource, sys, time, torch
+from hierafash_core.masks import body_part_mask
+from hierafash_core.pose import PoseFrame, load_pose_preset, read_pose_keypoint
+(frame,) = read_pose_keypoint(load_pose_preset("front_standing"))
+centre = frame.keypoints[[1, 8, 11]].mean(0)  # neck and hips: the torso stays on the canvas
+huge = PoseFrame((frame.keypoints - centre) * {scale} + torch.tensor([256.0, 352.0]), 512, 704)
+with open("/proc/self/statm") as statm:
+    mapped = int(statm.read().split()[0]) * resource.getpagesize()
+budget = {budget_mib} * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (mapped + budget, mapped + budget))  # allocations past it fail
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+mask = body_part_mask(huge, "length", grow=1.0, feather=1.0).mask
+assert mask.shape == (704, 512) and float(mask.max()) == 1.0
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024)
+"""
+
+
+def test_a_pose_twenty_times_the_canvas_stays_within_a_memory_and_time_budget():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    budget_mib, seconds = 1024, 60  # the unbounded version asked for 7.8 GiB and ran 20 s
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    script = HUGE_POSE_SCRIPT.format(scale=20, budget_mib=budget_mib)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=seconds,
+                         cwd=Path(__file__).resolve().parents[2], env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert float(run.stdout.split()[-1]) < 256, "peak resident growth (MiB) while building the mask"
+
+
+@pytest.mark.parametrize(
+    "canvas, frames, settings, blamed, limit",
+    [
+        ((100000, 704), 1, {}, "width", "64..8192"),
+        ((512, 40), 1, {}, "height", "64..8192"),
+        ((4096, 4096), 8, {}, "width", "64 Mpx"),
+        ((512, 704), 1, {"grow": 50.0}, "grow", "-0.5..1.0"),
+        ((512, 704), 1, {"feather": -1.0}, "feather", "0.0..1.0"),
+    ],
+)
+def test_settings_beyond_the_widget_limits_are_refused_naming_the_limit(canvas, frames, settings, blamed, limit):
+    with pytest.raises(MaskError, match=re.escape(limit)) as error:
+        build_body_masks([preset()] * frames, canvas, settings=MaskSettings(**settings))
+    assert error.value.input_name == blamed
+
+
+def test_keypoints_far_outside_the_canvas_are_refused_naming_the_limit():
+    points = preset_points()
+    points[KEYPOINT["left ankle"], :2] = torch.tensor([300.0, 704.0 * 40])
+    (frame,) = read_pose_keypoint([pose_entry(points)])
+    with pytest.raises(MaskError, match=r"left ankle keypoint lies at \(300, 28160\), more than 10 canvas") as error:
+        body_part_mask(frame, "collar")
+    assert error.value.input_name == "pose_keypoint"
