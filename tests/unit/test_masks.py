@@ -302,6 +302,16 @@ def test_external_mask_union_and_intersection():
     assert float(inter[:, 100:].sum()) == 0 and float(inter.sum()) > 0
 
 
+def test_union_of_overlapping_soft_masks_is_their_maximum_not_their_sum():
+    soft = body_part_mask(preset(), "sleeves", feather=0.3).mask
+    external = torch.full((H, W), 0.7)
+    union = combine_masks(soft, external)
+    assert float(union.max()) == 1.0 and float(union.min()) == pytest.approx(0.7)
+    inside_the_feather = (soft > 0.2) & (soft < 0.7)
+    assert bool(inside_the_feather.any())
+    assert torch.allclose(union[0][inside_the_feather], torch.tensor(0.7))
+
+
 def test_external_mask_of_hw_or_per_frame_batch():
     mask = body_part_mask([preset(), preset()], "collar").mask
     per_frame = torch.zeros(2, H, W)
@@ -329,7 +339,9 @@ def test_missing_keypoint_is_an_error_that_names_it_when_estimates_are_off():
     with pytest.raises(PoseError, match=r"sleeves mask for frame 0 needs the left wrist keypoint") as error:
         body_part_mask(frame, "sleeves", missing="error")
     assert "external mask" in str(error.value) and "estimated" in str(error.value)
-    body_part_mask(frame, "collar", missing="error")  # the collar does not need the wrist
+    collar = body_part_mask(frame, "collar", missing="error")  # the collar does not need the wrist
+    assert collar.notes == ()
+    torch.testing.assert_close(collar.mask, body_part_mask(preset(), "collar").mask)
 
 
 def test_estimated_keypoints_are_reported_only_for_the_parts_they_shape():

@@ -108,6 +108,51 @@ def test_a_lone_visible_point_at_the_origin_does_not_decide_the_space():
     assert frame.coordinates == "pixels"
 
 
+# The 'auto' rule's edge cases, each one pose a producer really writes.
+
+
+@pytest.fixture
+def normalized_pose_missing_one_keypoint() -> dict:
+    """controlnet_aux OpenPose's usual output: 0-1 coordinates, an undetected keypoint written as 0, 0, 0."""
+    points = normalized(preset_points())
+    points[KEYPOINT["left ear"]] = torch.tensor([0.0, 0.0, 0.0])
+    return entry(points)
+
+
+@pytest.fixture
+def pixel_pose_with_a_point_at_one_one() -> dict:
+    """Pixels, with one real keypoint in the top-left pixel (a hand raised into the corner)."""
+    points = preset_points()
+    points[KEYPOINT["right wrist"]] = torch.tensor([1.0, 1.0, 0.9])
+    return entry(points)
+
+
+@pytest.fixture
+def empty_person_then_a_pixel_person() -> dict:
+    """Person 0 detected with no usable keypoint (all zeros), person 1 in pixels."""
+    return entry(torch.zeros(18, 3), preset_points())
+
+
+def test_auto_reads_a_normalized_pose_with_a_missing_keypoint_as_normalized(normalized_pose_missing_one_keypoint):
+    (frame,) = read_pose_keypoint([normalized_pose_missing_one_keypoint])
+    assert frame.coordinates == "normalized"
+    expected = preset_points()[:, :2]
+    visible = torch.arange(18) != KEYPOINT["left ear"]
+    torch.testing.assert_close(frame.keypoints[visible], expected[visible], atol=1e-3, rtol=0)
+
+
+def test_auto_needs_every_point_in_range_to_read_normalized(pixel_pose_with_a_point_at_one_one):
+    (frame,) = read_pose_keypoint([pixel_pose_with_a_point_at_one_one])
+    assert frame.coordinates == "pixels"
+    assert frame.keypoints[KEYPOINT["right wrist"]].tolist() == [1.0, 1.0]
+
+
+def test_auto_decides_from_every_person_not_the_first(empty_person_then_a_pixel_person):
+    (frame,) = read_pose_keypoint([empty_person_then_a_pixel_person])
+    assert frame.coordinates == "pixels"
+    torch.testing.assert_close(frame.keypoints, preset_points()[:, :2])
+
+
 def test_no_person_names_the_frame():
     with pytest.raises(PoseError, match="no person in frame 1"):
         read_pose_keypoint([entry(preset_points()), entry()])
