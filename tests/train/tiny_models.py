@@ -1,0 +1,87 @@
+"""Tiny, seeded, SD2-style models and a tiny dataset, built at test time (no download).
+
+The shapes are what stock ComfyUI accepts for an exported ControlNet: channels in multiples of 64 (its
+detected ControlNets use 64-channel heads and GroupNorm(32)), the 16/32/96/256 hint block, and a VAE that
+downsamples 8x as the hint block does. The UNet uses linear projections (SD 2.x), so the tokenizer pads
+with id 0.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+CONTEXT_DIM = 32
+CAPTIONS = [
+    "Dress, Elegant, Party, Elongate Neck, Sense of Agility and Elegance, Long Dress, Short Sleeve, "
+    "Regular Sleeve, V-Neck, Draped Hem",
+    "Coat, British Style, Office, Youthful, Drape Feeling, Knee-length Coat, Long Sleeve, Shirt Sleeve, "
+    "Lapel Collar, Flat Hem",
+    "Skirt, Sweet, Date, Slimming, Playful Feeling, Short Skirt, Sleeveless, Regular Sleeve, Round Collar, "
+    "Ruffle Hem",
+    "Blouse, Casual, Travel, Youthful, Crisp Feeling, Short Blouse, Elbow-length Sleeve, Puffed Sleeve, "
+    "Square Collar, Curved Hem",
+]
+
+
+def tokenizer_dir() -> Path:
+    from hierafash_cli.runtime import comfyui_dir
+
+    return Path(comfyui_dir()) / "comfy" / "sd1_tokenizer"
+
+
+def build_base(folder: Path, seed: int = 0) -> Path:
+    """A diffusers folder (unet/, vae/, text_encoder/, scheduler/, tokenizer/) of tiny random models."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(64, 128), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=CONTEXT_DIM, attention_head_dim=(1, 2), use_linear_projection=True, norm_num_groups=32)
+    vae = AutoencoderKL(block_out_channels=(8, 16, 16, 16), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1, latent_channels=4,
+                        norm_num_groups=8, sample_size=64)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=CONTEXT_DIM, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
+        max_position_embeddings=77, projection_dim=CONTEXT_DIM, bos_token_id=49406, eos_token_id=49407,
+        pad_token_id=0))
+    scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              num_train_timesteps=1000, prediction_type="epsilon", clip_sample=False)
+    unet.save_pretrained(folder / "unet")
+    vae.save_pretrained(folder / "vae")
+    text_encoder.save_pretrained(folder / "text_encoder")
+    scheduler.save_pretrained(folder / "scheduler")
+    (folder / "tokenizer").mkdir(parents=True, exist_ok=True)
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(tokenizer_dir() / name, folder / "tokenizer" / name)
+    return folder
+
+
+def build_dataset(root: Path, n: int = 8, size=(64, 64), seed: int = 0) -> Path:
+    """`n` samples in the official layout: a coloured figure on white, its pose map, a vocabulary caption."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    entries = []
+    for i in range(n):
+        target = np.full((height, width, 3), 255, np.uint8)
+        pose = np.zeros((height, width, 3), np.uint8)
+        x0 = int(rng.integers(8, width // 2))
+        y0 = int(rng.integers(4, height // 4))
+        target[y0:height - 4, x0:x0 + width // 3] = rng.integers(0, 255, 3, dtype=np.uint8)
+        pose[y0:height - 4, x0 + width // 6 - 1:x0 + width // 6 + 1] = (255, 0, 85)
+        for kind, array in (("gt", target), ("pose", pose)):
+            rel = f"train_images/{i:04d}.png" if kind == "gt" else f"train_pose/pose_images/{i:04d}.png"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(root / rel)
+        entries.append({"gt": f"train_images/{i:04d}.png", "pose": f"train_pose/pose_images/{i:04d}.png",
+                        "caption": CAPTIONS[i % len(CAPTIONS)]})
+    (root / "train.json").write_text(json.dumps(entries, indent=1))
+    (root / "test.json").write_text(json.dumps(entries[:2], indent=1))
+    return root
