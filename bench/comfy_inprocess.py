@@ -74,8 +74,10 @@ class InProcessComfy:
         self.probe = next(m for m in list(sys.modules.values()) if _is_probe(m))
         # LRU keeps every graph's upstream cached while graphs alternate; only the sampler (its seed
         # changes) and what follows it re-execute.
+        # Every cache key either runtime's executor reads ("ram_inactive" is newer than 0.3.75; 0 as main.py's
+        # default without --cache-ram); an executor ignores keys it does not know.
         self.executor = execution.PromptExecutor(_Server(), cache_type=execution.CacheType.LRU,
-                                                 cache_args={"lru": 10_000, "ram": 16.0})
+                                                 cache_args={"lru": 10_000, "ram": 16.0, "ram_inactive": 0.0})
 
     @property
     def counts(self) -> dict:

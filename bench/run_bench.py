@@ -36,7 +36,7 @@ if str(REPO) not in sys.path:
 import graphs  # noqa: E402
 import torch  # noqa: E402
 
-from hierafash_cli.runtime import COMFYUI_VERSION, comfyui_dir  # noqa: E402
+from hierafash_cli.runtime import comfyui_dir, comfyui_version, installed_runtime  # noqa: E402
 from hierafash_cli.server import prepare_base  # noqa: E402
 from hierafash_core.noise import as_float32, timestep_to_percent  # noqa: E402
 from hierafash_core.schedule import PAPER_BOUNDARIES, cut_percent  # noqa: E402
@@ -191,7 +191,8 @@ def machine(device_name: str) -> dict:
         "torch_threads": torch.get_num_threads(),
         "device": device_name,
         "python": platform.python_version(),
-        "comfyui": COMFYUI_VERSION,
+        "comfyui": comfyui_version(),
+        "runtime": installed_runtime().name,
         "platform": platform.platform(),
     }
     if device_name.startswith("cuda"):

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from . import workflow as wf
-from .server import DEFAULT_HOME, ComfyError, ComfyServer, format_execution_errors, prepare_base
+from .server import DEFAULT_HOME, DEVICES, ComfyError, ComfyServer, format_execution_errors, prepare_base
 
 EXIT_FAILED = 1  # ComfyUI rejected or failed the prompt
 EXIT_SETUP = 2  # the workflow, an override or a file is wrong before anything ran
@@ -170,8 +170,6 @@ def cmd_run(args) -> int:
     except (wf.WorkflowError, RunError) as exc:
         print(f"hierafash run: error: {exc}", file=sys.stderr)
         return EXIT_SETUP
-    if args.gpu:
-        os.environ["HIERAFASH_GPU"] = "1"
     server = None
     try:
         if args.attach:
@@ -179,7 +177,7 @@ def cmd_run(args) -> int:
             server.get("/system_stats", timeout=10)
         else:
             base = prepare_base(Path(args.home))
-            server = ComfyServer(base, log_path=base / "comfyui-run.log")
+            server = ComfyServer(base, log_path=base / "comfyui-run.log", device=args.device)
             print(f"starting ComfyUI (log: {server.log_path}) ...", file=sys.stderr)
             server.start()
         written = run(server, workflow, Path(args.out), args.overrides, models, args.previews, args.timeout)
@@ -223,7 +221,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--attach", type=int, metavar="PORT",
                         help="use the ComfyUI already running on 127.0.0.1:PORT (e.g. `hierafash serve`) "
                              "instead of starting one")
-    parser.add_argument("--gpu", action="store_true", help="let ComfyUI use the GPU (the default is --cpu)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where ComfyUI runs: the GPU when torch sees one (auto, the default), or cpu / cuda")
     parser.add_argument("--previews", action="store_true", help="also write preview images, not only saved ones")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the run (default: 3600)")
     parser.set_defaults(func=cmd_run)

@@ -21,6 +21,7 @@ PACK_DIR = Path(__file__).resolve().parent.parent
 PACK_NAME = "hierafashdiff"
 DEFAULT_HOME = PACK_DIR / "comfyui_home"  # the ComfyUI base directory of `make run` and `hierafash run`
 BASE_SUBDIRS = ("custom_nodes", "models", "input", "output", "temp", "user")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 class ComfyError(RuntimeError):
@@ -31,6 +32,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def choose_device(requested: str = "auto") -> tuple[str, str]:
+    """'cuda' when torch sees a GPU (or when asked), else 'cpu'; with the reason, for the log."""
+    if requested not in DEVICES:
+        raise ComfyError(f"device {requested!r}: choose one of {', '.join(DEVICES)}")
+    if requested == "cpu":
+        return "cpu", "asked for"
+    import torch  # only the harness process pays for this import, once
+
+    if torch.cuda.is_available():
+        return "cuda", torch.cuda.get_device_name(0)
+    if requested == "cuda":
+        raise ComfyError("device 'cuda': torch sees no CUDA GPU here; use 'auto' or 'cpu'")
+    return "cpu", "torch sees no CUDA GPU"
 
 
 def prepare_base(base: Path, extra_packs: dict[str, Path] | None = None) -> Path:
@@ -50,8 +66,9 @@ class ComfyServer:
     """A ComfyUI server process; use as a context manager."""
 
     def __init__(self, base: Path, port: int | None = None, log_path: Path | None = None,
-                 env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()):
+                 env: dict[str, str] | None = None, extra_args: tuple[str, ...] = (), device: str = "auto"):
         self.base = Path(base)
+        self.device = device
         self.port = port or free_port()
         self.log_path = log_path or self.base / "comfyui.log"
         self.env = env or {}
@@ -63,7 +80,9 @@ class ComfyServer:
         return f"http://{HOST}:{self.port}"
 
     def command(self) -> list[str]:
-        cpu = () if os.environ.get("HIERAFASH_GPU") else ("--cpu",)
+        device, why = choose_device(self.device)
+        print(f"ComfyUI device: {device} ({why})", file=sys.stderr)
+        cpu = ("--cpu",) if device == "cpu" else ()
         return [sys.executable, "main.py", *cpu, "--listen", HOST, "--port", str(self.port),
                 "--disable-auto-launch", "--base-directory", str(self.base),
                 "--database-url", "sqlite:///:memory:", *self.extra_args]

@@ -10,13 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from hierafash_cli.runtime import comfyui_dir
+from hierafash_cli.runtime import RuntimeMissing, comfyui_dir, comfyui_version, installed_runtime
 from hierafash_cli.server import ComfyServer, prepare_base
 
 TESTS = Path(__file__).resolve().parent
 PROBE_PACK = TESTS / "comfy_nodes" / "hierafash_test_probe"
 TINY_CHECKPOINT = "tiny_sd15.safetensors"
 TINY_CONTROLNET = "tiny_pose_cn.safetensors"
+
+
+def pytest_report_header(config):
+    try:
+        return f"ComfyUI runtime: {installed_runtime().name} (ComfyUI {comfyui_version()} at {comfyui_dir()})"
+    except RuntimeMissing as exc:
+        return f"ComfyUI runtime: none ({exc})"
 
 
 def pytest_collection_modifyitems(items):
@@ -38,7 +45,7 @@ def comfy_base(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def comfy(comfy_base):
     """The running ComfyUI server (one per session), stopped by its PID at the end."""
-    with ComfyServer(comfy_base) as server:
+    with ComfyServer(comfy_base, device="cpu") as server:
         yield server
     print(f"ComfyUI log: {server.log_path}")
 
