@@ -52,12 +52,26 @@ def object_info(comfy, source_image):
     return comfy.get("/object_info")  # after writing the source image: Load Image lists it
 
 
+DIALOG_COUNT = "() => document.querySelectorAll('.p-dialog').length"
+NEXT_FRAME = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def wait_for_dialog(page, *words: str, timeout: float = 30_000) -> list[str]:
+    """Wait until an open dialog's text holds every word (case-insensitive); returns all dialog texts."""
+    page.wait_for_function(
+        """(words) => [...document.querySelectorAll('.p-dialog')].some(
+            (d) => words.every((w) => d.innerText.toLowerCase().includes(w)))""",
+        arg=[w.lower() for w in words], timeout=timeout)
+    return page.evaluate(DIALOGS)
+
+
 def close_dialogs(page) -> None:
     for _ in range(5):
-        if not page.locator(".p-dialog").count():
+        count = page.evaluate(DIALOG_COUNT)
+        if not count:
             return
         page.keyboard.press("Escape")
-        page.wait_for_timeout(200)
+        page.wait_for_function(f"(n) => ({DIALOG_COUNT})() < n", arg=count, timeout=10_000)
     raise AssertionError(f"dialogs stay open: {page.evaluate(DIALOGS)}")
 
 
@@ -102,10 +116,10 @@ def test_shipped_workflow_loads_and_runs_from_the_frontend(app_page, comfy, obje
     # No missing node types: every type is registered before loading, and loading shows no missing-nodes dialog.
     assert page.evaluate(MISSING_TYPES, workflow) == []
     page.evaluate(LOAD, workflow)
-    page.wait_for_timeout(1000)
-    dialogs = page.evaluate(DIALOGS)
+    # The loaders' properties.models open the missing-models dialog (this server has only the tiny models);
+    # once it shows, loading has finished and any missing-nodes dialog would be open too.
+    dialogs = wait_for_dialog(page, "Missing Models")
     assert not [d for d in dialogs if "missing nodes" in d.lower()]
-    # The loaders' properties.models reach the missing-models dialog (this server has only the tiny models).
     (models,) = [d for d in dialogs if "Missing Models" in d]
     assert f"checkpoints / {wf.CHECKPOINT_NAME}" in models and f"controlnet / {wf.CONTROLNET_NAME}" in models
     close_dialogs(page)
@@ -161,7 +175,7 @@ def test_shipped_workflow_loads_and_runs_from_the_frontend(app_page, comfy, obje
     assert page.errors == []
 
     page.evaluate(FIT)
-    page.wait_for_timeout(500)
+    page.evaluate(NEXT_FRAME)  # the canvas redraws on the next animation frame
     page.screenshot(path=str(tmp_path / f"{name}.png"))
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
 
@@ -182,8 +196,7 @@ def test_the_checks_catch_a_missing_node_type(app_page):
     workflow["nodes"][-1]["type"] = "HieraFashNotARealNode"
     assert page.evaluate(MISSING_TYPES, workflow) == ["HieraFashNotARealNode"]
     page.evaluate(LOAD, workflow)
-    page.wait_for_timeout(1000)
-    assert [d for d in page.evaluate(DIALOGS) if "missing nodes" in d.lower() and "HieraFashNotARealNode" in d]
+    wait_for_dialog(page, "missing nodes", "HieraFashNotARealNode")
     close_dialogs(page)
 
 
