@@ -88,6 +88,7 @@ class TrainResult:
     losses: list[float]  # one per optimizer step of this run (all ranks averaged)
     export: Path | None
     trained: torch.nn.Module = field(repr=False)  # the ControlNet, or the UNet carrying the LoRA
+    base: models.BaseModel = field(repr=False)  # the frozen models as trained with
 
 
 def checked_samples(config: TrainConfig, tokenizer):
@@ -257,7 +258,7 @@ def train(config: TrainConfig) -> TrainResult:
             save_loss_plot(log_path, config.output / "loss.png")
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return TrainResult(config.steps, losses, export, accelerator.unwrap_model(model))
+    return TrainResult(config.steps, losses, export, accelerator.unwrap_model(model), base)
 
 
 def save_checkpoint(accelerator: Accelerator, folder: Path, step: int) -> None:
