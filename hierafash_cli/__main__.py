@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import convert_cmd, run_cmd, train_cmd
+from . import convert_cmd, eval_cmd, run_cmd, train_cmd
 from .server import DEFAULT_HOME, DEVICES, ComfyServer, prepare_base
 
 
@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     run_cmd.add_parser(sub)
     convert_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
+    eval_cmd.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
