@@ -17,10 +17,11 @@ def cmd_convert(args) -> int:
         report = convert_checkpoint(args.checkpoint, models / "checkpoints", models / "controlnet",
                                     stem=args.name, overwrite=args.overwrite)
     except OutputExistsError as exc:
-        print(f"error: {exc}. Re-run with --overwrite to replace it.", file=sys.stderr)
+        hint = "" if args.overwrite else " Re-run with --overwrite to replace an earlier conversion."
+        print(f"hierafash convert: error: {exc}.{hint}", file=sys.stderr)
         return 1
     except WeightsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"hierafash convert: error: {exc}", file=sys.stderr)
         return 1
     print(report.summary())
     return 0
@@ -43,6 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="output name stem: writes STEM_sd21.safetensors and STEM_pose_controlnet.safetensors "
                              "(default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing output files that hold something else")
+                        help="replace output files that an earlier conversion wrote (never a file the converter "
+                             "did not write)")
     parser.set_defaults(func=cmd_convert)
     return parser

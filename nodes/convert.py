@@ -61,8 +61,9 @@ class ConvertCheckpoint(io.ComfyNode):
                                tooltip="The pickled checkpoint to convert (.ckpt, .pt or .pth in models/checkpoints), "
                                        "e.g. hfd_100epochs.ckpt."),
                 io.Boolean.Input("overwrite", default=False,
-                                 tooltip="Replace output files that already exist with other content. Off: such "
-                                         "files are never touched and the node stops with an error."),
+                                 tooltip="Replace output files that an earlier conversion wrote and that now hold "
+                                         "other weights. Files this converter did not write are never replaced. "
+                                         "Off: existing files are never touched and the node stops with an error."),
                 advanced(io.String.Input, "name", default=DEFAULT_STEM,
                          tooltip="Output name stem: writes <name>_sd21.safetensors and "
                                  "<name>_pose_controlnet.safetensors."),
@@ -105,8 +106,9 @@ class ConvertCheckpoint(io.ComfyNode):
             report = convert_checkpoint(source, os.path.dirname(checkpoint_path), os.path.dirname(controlnet_path),
                                         stem=name, overwrite=overwrite)
         except OutputExistsError as exc:
-            raise input_error(NODE_NAME, "overwrite", f"{exc}. Turn 'overwrite' on to replace it, or change "
-                                                      "'name'.") from None
+            fix = ("Change 'name'." if overwrite
+                   else "Turn 'overwrite' on to replace an earlier conversion, or change 'name'.")
+            raise input_error(NODE_NAME, "overwrite", f"{exc}. {fix}") from None
         except WeightsError as exc:
             raise input_error(NODE_NAME, "ckpt_name", str(exc)) from None
         text = report.summary()

@@ -143,6 +143,18 @@ def test_convert_node_never_overwrites_without_the_switch(comfy, comfy_base, con
     assert not (comfy_base / "models" / "checkpoints" / "occupied_sd21.safetensors").exists()  # nothing half-done
 
 
+def test_convert_node_overwrite_replaces_only_its_own_files(comfy, comfy_base, converted):
+    # overwrite = true is saved in workflows: a shared one must not replace a file the converter did not write.
+    occupied = comfy_base / "models" / "controlnet" / "foreign_pose_controlnet.safetensors"
+    occupied.write_bytes(b"someone else's file")
+    g = Graph()
+    g.add("HieraFashConvertCheckpoint", ckpt_name=converted.source.name, overwrite=True, name="foreign")
+    with pytest.raises(ComfyError, match="not written by this converter") as refused:
+        comfy.run(g.prompt())
+    assert str(occupied) in str(refused.value)
+    assert occupied.read_bytes() == b"someone else's file"
+
+
 def test_cli_convert_finds_the_outputs_up_to_date(comfy_base, converted, capsys):
     parser = argparse.ArgumentParser()
     convert_cmd.add_parser(parser.add_subparsers())

@@ -6,8 +6,10 @@ import argparse
 import os
 import pathlib
 import pickle
+import shutil
 import sys
 import types
+import zipfile
 
 import numpy as np
 import pytest
@@ -84,10 +86,9 @@ def save(tmp_path, obj, name="hfd.ckpt", **kwargs) -> pathlib.Path:
 # --- reading ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
-def test_lightning_checkpoint_with_plain_metadata_loads(tmp_path, zip_format):
+def test_lightning_checkpoint_with_plain_metadata_loads(tmp_path):
     state = controlldm_state()
-    path = save(tmp_path, lightning(state), _use_new_zipfile_serialization=zip_format)
+    path = save(tmp_path, lightning(state))
     loaded = load_checkpoint(path)
     assert loaded.state_dict.keys() == state.keys()
     assert all(torch.equal(loaded.state_dict[k], v) for k, v in state.items())
@@ -166,19 +167,25 @@ def malicious(kind: str, marker: pathlib.Path, path: pathlib.Path) -> str:
     if kind == "os.system in the zip format":
         torch.save({**payload, "x": SystemCall(f"touch {marker}")}, path)
         return f"the global '{os.system.__module__}.system'"
-    if kind == "os.system in the legacy format":
-        torch.save({**payload, "x": SystemCall(f"touch {marker}")}, path, _use_new_zipfile_serialization=False)
-        return f"the global '{os.system.__module__}.system'"
     if kind == "exec of code":
         torch.save({**payload, "x": ExecCall(f"open({str(marker)!r}, 'w').close()")}, path)
         return "the global 'exec'"
-    # A raw pickle: its protocol-5 STACK_GLOBAL is outside the subset torch's restricted unpickler reads at all.
-    path.write_bytes(pickle.dumps({"x": SystemCall(f"touch {marker}")}, protocol=5))
+    # A protocol-5 STACK_GLOBAL in the archive: outside the subset torch's restricted unpickler reads at all.
+    torch.save(payload, path)
+    rezip(path, path, {"data.pkl": pickle.dumps({"x": SystemCall(f"touch {marker}")}, protocol=5)})
     return "an instruction outside the safe subset"
 
 
-@pytest.mark.parametrize("kind", ["os.system in the zip format", "os.system in the legacy format", "exec of code",
-                                  "os.system in a raw protocol-5 pickle"])
+def rezip(source: pathlib.Path, target: pathlib.Path, replace: dict[str, bytes]) -> None:
+    """Rewrite a torch zip archive with some entries (named below its top folder) replaced."""
+    with zipfile.ZipFile(source) as archive:
+        entries = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in entries:
+            archive.writestr(name, replace.get(name.split("/", 1)[1], data))
+
+
+@pytest.mark.parametrize("kind", ["os.system in the zip format", "exec of code", "os.system in a protocol-5 pickle"])
 def test_code_payloads_are_refused_and_nothing_runs(tmp_path, side_effect, kind):
     path = tmp_path / "evil.ckpt"
     refused_global = malicious(kind, side_effect, path)
@@ -186,6 +193,19 @@ def test_code_payloads_are_refused_and_nothing_runs(tmp_path, side_effect, kind)
         load_checkpoint(path)
     assert str(path) in str(refused.value)
     assert f"asks for {refused_global}" in str(refused.value)
+    assert not side_effect.exists()
+
+
+@pytest.mark.parametrize("payload", ["state dict", "os.system", "raw protocol-5 pickle"])
+def test_the_legacy_format_is_refused_before_unpickling(tmp_path, side_effect, payload):
+    path = tmp_path / "old.ckpt"
+    if payload == "raw protocol-5 pickle":
+        path.write_bytes(pickle.dumps({"x": SystemCall(f"touch {side_effect}")}, protocol=5))
+    else:
+        extra = {"x": SystemCall(f"touch {side_effect}")} if payload == "os.system" else {}
+        torch.save(lightning(controlldm_state(), **extra), path, _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointReadError, match="legacy .* format, which is refused"):
+        load_checkpoint(path)
     assert not side_effect.exists()
 
 
@@ -197,11 +217,9 @@ def test_a_refused_checkpoint_writes_nothing(tmp_path, side_effect, models):
     assert not models.exists() and not side_effect.exists()
 
 
-@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
 @pytest.mark.parametrize("kept", [0.05, 0.5, 0.98])
-def test_truncated_file_gives_a_clear_error(tmp_path, zip_format, kept):
-    data = save(tmp_path, lightning(controlldm_state()), "full.ckpt",
-                _use_new_zipfile_serialization=zip_format).read_bytes()
+def test_truncated_file_gives_a_clear_error(tmp_path, kept):
+    data = save(tmp_path, lightning(controlldm_state()), "full.ckpt").read_bytes()
     path = tmp_path / "cut.ckpt"
     path.write_bytes(data[: int(len(data) * kept)])
     with pytest.raises(CheckpointReadError, match="truncated or corrupt") as error:
@@ -297,9 +315,55 @@ def test_existing_output_is_not_overwritten_without_the_flag(tmp_path, models):
     assert occupied.read_bytes() == b"the user's own file"
     assert not (models / "checkpoints" / CHECKPOINT_NAME).exists()  # neither output is written
 
-    report = convert(source, models, overwrite=True)
-    assert [o.status for o in report.outputs] == ["written", "replaced"]
-    assert safetensors.torch.load_file(occupied).keys() == split_state_dict(controlldm_state()).controlnet.keys()
+
+@pytest.mark.parametrize("foreign", ["not safetensors", "safetensors without our digest", "ours, edited since"])
+def test_overwrite_never_replaces_a_file_this_converter_did_not_write(tmp_path, models, foreign):
+    # A shared workflow can carry overwrite = true: it may replace our own outputs only.
+    occupied = models / "checkpoints" / CHECKPOINT_NAME
+    if foreign == "ours, edited since":
+        convert(save(tmp_path, lightning(controlldm_state(seed=2)), "mine.ckpt"), models)
+        data = bytearray(occupied.read_bytes())
+        data[-1] ^= 0xFF  # the last tensor byte: the recorded digest no longer matches
+        occupied.write_bytes(data)
+    else:
+        occupied.parent.mkdir(parents=True)
+        if foreign == "not safetensors":
+            occupied.write_bytes(b"the user's own file")
+        else:
+            safetensors.torch.save_file({"w": torch.ones(3)}, occupied, metadata={"note": "a user's merge"})
+    before = occupied.read_bytes()
+    with pytest.raises(OutputExistsError, match="not written by this converter.*even with overwrite"):
+        convert(save(tmp_path, lightning(controlldm_state())), models, overwrite=True)
+    assert occupied.read_bytes() == before
+    assert not (models / "controlnet" / CONTROLNET_NAME).exists() or foreign == "ours, edited since"
+
+
+def test_overwrite_replaces_an_earlier_conversion(tmp_path, models):
+    convert(save(tmp_path, lightning(controlldm_state(seed=0))), models)
+    report = convert(save(tmp_path, lightning(controlldm_state(seed=1)), "other.ckpt"), models, overwrite=True)
+    assert [o.status for o in report.outputs] == ["replaced", "replaced"]
+    written = safetensors.torch.load_file(models / "controlnet" / CONTROLNET_NAME)
+    expected = split_state_dict(controlldm_state(seed=1)).controlnet
+    assert all(torch.equal(written[k], v) for k, v in expected.items())
+
+
+def test_outputs_take_the_umasks_mode(tmp_path, models):
+    previous = os.umask(0o022)
+    try:
+        convert(save(tmp_path, lightning(controlldm_state())), models)
+    finally:
+        os.umask(previous)
+    for path in (models / "checkpoints" / CHECKPOINT_NAME, models / "controlnet" / CONTROLNET_NAME):
+        assert path.stat().st_mode & 0o777 == 0o644  # mkstemp would leave 0600
+
+
+def test_no_room_on_the_disk_writes_nothing(tmp_path, models, monkeypatch):
+    source = save(tmp_path, lightning(controlldm_state()))
+    # A disk with 1 MiB free: simulated, as a test cannot fill a real disk.
+    monkeypatch.setattr(weights.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(2**40, 2**40, 2**20))
+    with pytest.raises(weights.OutputWriteError, match="not enough free disk space.*MiB margin"):
+        convert(source, models)
+    assert leftovers(models / "checkpoints") == [] and leftovers(models / "controlnet") == []
 
 
 def test_other_weights_are_a_conflict_too(tmp_path, models):
@@ -329,13 +393,13 @@ def test_interrupted_write_leaves_no_half_written_file(tmp_path, models, monkeyp
 
 
 def test_interrupted_overwrite_keeps_the_old_file(tmp_path, models, monkeypatch):
+    convert(save(tmp_path, lightning(controlldm_state(seed=0))), models)
     old = models / "checkpoints" / CHECKPOINT_NAME
-    old.parent.mkdir(parents=True)
-    old.write_bytes(b"previous conversion")
+    previous = old.read_bytes()
     monkeypatch.setattr(weights, "_write_tensor", lambda file, tensor: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError, match="disk full"):
-        convert(save(tmp_path, lightning(controlldm_state())), models, overwrite=True)
-    assert old.read_bytes() == b"previous conversion"
+    with pytest.raises(weights.OutputWriteError, match="disk full.*nothing was replaced"):
+        convert(save(tmp_path, lightning(controlldm_state(seed=1)), "other.ckpt"), models, overwrite=True)
+    assert old.read_bytes() == previous
     assert leftovers(old.parent) == [CHECKPOINT_NAME]
 
 
