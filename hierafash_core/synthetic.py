@@ -230,6 +230,14 @@ def hem_level(points: np.ndarray, fraction: float) -> float:
     return float(hip_y + fraction * (ankle_y - hip_y))
 
 
+def hem_span(points: np.ndarray, unit: float, level: float) -> tuple[float, float]:
+    """Centre x and half-width (canvas pixels) over which the hem's shape runs from u = -1 to 1."""
+    right_hip, left_hip = points[KEYPOINT["right hip"]], points[KEYPOINT["left hip"]]
+    hip_y = (right_hip[1] + left_hip[1]) / 2
+    half_span = abs(left_hip[0] - right_hip[0]) / 2 + 20 * unit + 0.38 * (level - hip_y)
+    return float(right_hip[0] + left_hip[0]) / 2, float(half_span)
+
+
 def sleeve_half_width(sleeve_type: str, u: np.ndarray) -> np.ndarray:
     """Sleeve half-width in units at u = 0 (shoulder) .. 1 (the sleeve's end)."""
     if sleeve_type == "Puffed Sleeve":
@@ -258,7 +266,7 @@ def hem_profile(hem: str, u: np.ndarray) -> np.ndarray:
 BG, SKIN_ID, DARK_ID, CLOTH, CLOTH_SHADE = 0, 1, 2, 3, 4
 
 
-class _Canvas:
+class Canvas:
     """A label map and the pixel-centre grid; shapes are computed only inside their bounding window."""
 
     def __init__(self, width: int, height: int):
@@ -331,7 +339,7 @@ def draw_labels(spec: FigureSpec, width: int, height: int) -> np.ndarray:
     points = pose_frame(spec, width, height).keypoints.numpy().astype(np.float64)
     unit = body_unit(points)
     garment = spec.garment
-    canvas = _Canvas(width, height)
+    canvas = Canvas(width, height)
     kp = {name: points[i] for name, i in KEYPOINT.items()}
 
     cloth = np.full(canvas.x.shape, CLOTH, np.uint8)  # the garment's pattern, painted through masks
@@ -382,19 +390,19 @@ def draw_labels(spec: FigureSpec, width: int, height: int) -> np.ndarray:
     return canvas.labels
 
 
-def _lower_garment(canvas: _Canvas, garment: Garment, points, unit: float, level: float) -> np.ndarray:
+def _lower_garment(canvas: Canvas, garment: Garment, points, unit: float, level: float) -> np.ndarray:
     """The garment below the hips, cut at the (shaped) hem."""
     right_hip, left_hip = points[KEYPOINT["right hip"]], points[KEYPOINT["left hip"]]
     lateral = (left_hip - right_hip) / np.linalg.norm(left_hip - right_hip)
     hip_y = (right_hip[1] + left_hip[1]) / 2
     bottom = level + HEM_AMPLITUDE * unit * 1.5
     if garment.category == "Jumpsuit":
-        crotch = hip_y + CROTCH * (hem_level(points, 1.0) - hip_y)
+        crotch = hem_level(points, CROTCH)
         shape = canvas.polygon(np.stack([right_hip - 12 * unit * lateral, left_hip + 12 * unit * lateral,
                                          [left_hip[0], crotch], [right_hip[0], crotch]]))  # fmt: skip
         for side in ("right", "left"):
             hip, knee, ankle = (points[KEYPOINT[f"{side} {joint}"]] for joint in ("hip", "knee", "ankle"))
-            shape |= canvas.capsule(hip, knee, 22 * unit) | canvas.capsule(knee, ankle + [0, 20 * unit], 18 * unit)
+            shape |= canvas.capsule(hip, knee, 19 * unit) | canvas.capsule(knee, ankle + [0, 20 * unit], 16 * unit)
     else:
         flare = 0.38 if garment.category == "Dress" else 0.12
         widen = 12 if garment.category == "Dress" else 16
@@ -404,13 +412,12 @@ def _lower_garment(canvas: _Canvas, garment: Garment, points, unit: float, level
             left_hip + widen * unit * lateral + [spread, bottom - left_hip[1]],
             right_hip - widen * unit * lateral + [-spread, bottom - right_hip[1]],
         ]))  # fmt: skip
-    centre = (right_hip[0] + left_hip[0]) / 2
-    half_span = abs(left_hip[0] - right_hip[0]) / 2 + 20 * unit + 0.38 * (level - hip_y)
+    centre, half_span = hem_span(points, unit, level)
     u = np.clip((canvas.x - centre) / half_span, -1, 1)
     return shape & (canvas.y >= hip_y - 1) & (canvas.y <= level + hem_profile(garment.hem, u) * unit)
 
 
-def _collar(canvas: _Canvas, collar: str, anchor, unit: float, torso, cloth, chin_y: float):
+def _collar(canvas: Canvas, collar: str, anchor, unit: float, torso, cloth, chin_y: float):
     dx, dy = canvas.x - anchor[0], canvas.y - anchor[1]
     if collar == "T-neck":
         canvas.paint((np.abs(dx) <= 15 * unit) & (canvas.y >= chin_y - 4 * unit) & (dy <= 1), cloth)

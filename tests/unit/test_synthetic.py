@@ -1,12 +1,13 @@
 """The synthetic benchmark: a seeded generator in the official layout, and oracles that read it back."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from hierafash_core import dataset, synthetic
+from hierafash_core import dataset, oracles, synthetic
 from hierafash_core.design import split_items
 from hierafash_core.errors import HieraFashError
 from hierafash_core.pose import read_pose_keypoint, render_pose
@@ -78,3 +79,40 @@ def test_writer_never_writes_into_an_existing_folder(tmp_path):
     with pytest.raises(HieraFashError, match="already exists"):
         synthetic.write_dataset(tmp_path, train=1, test=1)
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+# --- the oracles: the ruler must be shown to measure -------------------------------------------------
+
+TARGET = 0.98
+
+
+@pytest.mark.parametrize("size", [(128, 192), (128, 176)])
+def test_oracles_read_each_attribute_back_on_a_fresh_held_out_set(size):
+    specs = synthetic.sample_figures(160, seed=424242 + size[1])  # a seed no development run used
+    scores = oracles.accuracy(specs, *size)
+    for field in oracles.FIELDS:
+        values = {oracles.truth(spec)[field] for spec in specs} - {None}
+        assert values == set(synthetic.DRAWN_VALUES[field]), f"{field}: the sample must hold every drawn value"
+        correct, measured = scores[field]
+        assert measured >= 60, field
+        assert correct / measured >= TARGET, f"{field}: {correct}/{measured}"
+
+
+def test_oracles_read_the_written_files_back(tmp_path):
+    root = synthetic.write_dataset(tmp_path / "synthetic", train=1, test=12, seed=31)
+    truth = json.loads((root / "test_attributes.json").read_text())
+    for entry in json.loads((root / "test.json").read_text()):
+        image = np.asarray(Image.open(root / entry["gt"]).convert("RGB"), np.float32) / 255
+        stem = entry["gt"].split("/")[-1].removesuffix(".png")
+        pose_keypoint = json.loads((root / f"test_pose/json/{stem}.json").read_text())
+        expected = oracles.truth(synthetic.FigureSpec.from_json(truth[entry["gt"]]))
+        assert oracles.read_figure(image, pose_keypoint) == expected
+
+
+def test_an_oracle_reads_the_value_drawn_not_the_caption():
+    spec = synthetic.sample_figures(1, seed=3)[0]
+    for collar in synthetic.COLLARS:
+        changed = replace(spec, garment=replace(spec.garment, collar=collar))
+        image = synthetic.draw_figure(changed, *SIZE).image
+        points = synthetic.pose_frame(changed, *SIZE).keypoints.numpy()
+        assert oracles.read_attributes(image, points)["collar"] == collar
