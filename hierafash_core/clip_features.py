@@ -58,7 +58,7 @@ def clip_crop(image: Image.Image) -> np.ndarray:
     image = image.resize(size, Image.Resampling.BICUBIC)
     left = int(round((size[0] - CLIP_SIZE) / 2.0))
     top = int(round((size[1] - CLIP_SIZE) / 2.0))
-    return np.asarray(image.crop((left, top, left + CLIP_SIZE, top + CLIP_SIZE)), dtype=np.uint8)
+    return np.array(image.crop((left, top, left + CLIP_SIZE, top + CLIP_SIZE)), dtype=np.uint8)
 
 
 def load_clip_crop(path: Path) -> np.ndarray:
