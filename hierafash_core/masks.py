@@ -6,14 +6,18 @@ the pixels of the shape's bounding box; grow and feather act on that distance, s
 extra and, like every size here, scale with the body:
 
 - widths are fractions of the body width unit w: the shoulder width, or 0.6 torso lengths (neck to
-  mid-hip) when larger, so a turned body whose shoulders look narrow keeps sensible sizes;
+  mid-hip) when larger, so a turned body whose shoulders look narrow keeps sensible sizes; sleeves
+  use an arm unit (0.7 arm lengths, w on a front view), so a turned body's sleeves stay on its arms;
 - lengths are levels along the body: 0 at the hips, 0.5 at the knees, 1 at the ankles (following
   each leg, continuing along the shin past 1), -1 at the shoulders (following each side of the torso).
 
-The keypoints never say how long the current garment is, so a length region covers the union of the
-current hemline (the longest the category allows, unless `current` is given) and the target hemline,
-plus a margin: long -> short covers the fabric to remove, short -> long covers where it will be.
-Sleeves always reach past the wrist for the same reason.
+A length region covers the fabric between the current and the requested hemline, from HEM_BAND above
+the higher one to LENGTH_MARGIN below the lower one: long -> short covers the fabric to remove,
+short -> long covers where it will be. An unknown current (or requested) length may be any of the
+category's, so the region then spans them all. A hem region is a band around the current hemline;
+unknown, it is a top's usual hip band, or anywhere a lower garment's hem may be. Skirt-like regions
+are at least as wide as the official box. Sleeves always reach past the wrist. A collar region stays
+above the bust line, except that lapels (Tailor and Lapel collars, coats) reach down to the roll point.
 
 Missing keypoints are either an error (`missing="error"`) or estimated from the visible ones with
 average body proportions (`missing="estimate"`); every estimate that shapes a mask is listed in its
@@ -62,17 +66,31 @@ THIGH, SHIN = 0.62, 0.64  # torso lengths
 
 # Shape sizes, in w unless marked.
 TORSO_WIDTH_RATIO = 0.6  # w >= this x torso length
-SHOULDER_CAP_RADIUS = 0.30  # puffed, raglan and drop-shoulder sleeves start on the shoulder
-UPPER_SLEEVE_RADIUS = 0.24
-LOWER_SLEEVE_RADIUS = 0.22
-WRIST_MARGIN = 0.15  # long, flared and lantern sleeves end past the wrist
+# Sleeves are sized from the arms, the longer of the two (shoulder to wrist), which a turned body
+# does not foreshorten as it does the shoulders: an arm unit of 0.7 arm lengths is w on a front view.
+ARM_UNIT_PER_ARM_LENGTH = 0.7
+SHOULDER_CAP_RADIUS = 0.30  # arm units: puffed, raglan and drop-shoulder sleeves start on the shoulder
+UPPER_SLEEVE_RADIUS = 0.24  # arm units
+LOWER_SLEEVE_RADIUS = 0.22  # arm units
+# A sleeve shape reaches at most this fraction of its distance to the body's centre line, so a turned
+# body's sleeves leave its bodice; never less than SLEEVE_MIN_SHARE of its size (arms across the body).
+SLEEVE_REACH = 0.6
+SLEEVE_MIN_SHARE = 0.5
+WRIST_MARGIN = 0.15  # arm units: long, flared and lantern sleeves end past the wrist
 COLLAR_HALF_SPAN = 0.20  # along the shoulder line, each side of the neck
 COLLAR_RADIUS = 0.20
-NECKLINE_DEPTH = 0.45  # V- and U-necks reach down the chest
+NECKLINE_DEPTH = 0.30  # V- and U-necks reach down the chest, not past the bust line
 NECKLINE_RADIUS = 0.12
+# Tailor and lapel collars (and coats, which mostly have them) fold back down the chest to the
+# roll point of the lapels, above the waist.
+LAPEL_COLLARS = ("Tailor Collar", "Lapel Collar")
+LAPEL_CATEGORIES = ("Coat",)
+LAPEL_HALF_SPAN = 0.25  # where each lapel starts on the shoulder line, each side of the neck
+LAPEL_DEPTH = 0.65  # the roll point below the neck
+LAPEL_RADIUS = 0.12
 BODY_SIDE_MARGIN = 0.25  # hip and shoulder keypoints sit inside the body outline
 LENGTH_MARGIN = 0.10  # levels past the lowest hemline a length region must cover
-HEM_BAND = 0.30  # levels above a known hemline that a hem edit may reshape (slits, layers)
+HEM_BAND = 0.30  # levels above a hemline that a hem or length edit may reshape (slits, layers)
 
 Missing = Literal["estimate", "error"]
 Combine = Literal["union", "intersection"]
@@ -90,14 +108,23 @@ class GarmentFamily:
     region_top: float  # level where its length and hem regions start
     flare: float  # extra sideways reach per level below the hips, in w
     hemlines: Mapping[str, float]  # hemline level of each clothing-length value
+    usual_hemline: float | None = None  # where the hem is when the current length is unknown (None: anywhere)
+    half_width: float = 0.0  # w from the body's centre line that the region covers at least, hips down
 
 
-LOWER_HEMLINES = {"Ultra-short": 0.2, "Short": 0.35, "Knee-length": 0.5, "Mid-length": 0.75, "Long": 1.0}
+# Long is floor-length: the hem falls past the ankles to the floor.
+LOWER_HEMLINES = {"Ultra-short": 0.2, "Short": 0.35, "Knee-length": 0.5, "Mid-length": 0.75, "Long": 1.15}
 # Tops: cropped, waist, hip, tunic; a knee-length top (long cardigan) is the longest.
 TOP_HEMLINES = {"Ultra-short": -0.45, "Short": -0.2, "Mid-length": 0.1, "Long": 0.3, "Knee-length": 0.5}
-SKIRT_LIKE = GarmentFamily("skirt-like: from the waist down", -0.2, 0.3, LOWER_HEMLINES)
+# The official Dress/Coat/Skirt box reaches 100 px past the elbows of a 152 px-wide body hanging its
+# arms: 1.25 w each side of the centre line (method.md 4.4).
+OFFICIAL_SKIRT_HALF_WIDTH = 1.25
+SKIRT_LIKE = GarmentFamily(
+    "skirt-like: from the waist down", -0.2, 0.3, LOWER_HEMLINES, half_width=OFFICIAL_SKIRT_HALF_WIDTH
+)
 TROUSER_LIKE = GarmentFamily("trouser-like: from the waist down", -0.2, 0.1, LOWER_HEMLINES)
-TOP = GarmentFamily("top: a band around the hips", -0.55, 0.15, TOP_HEMLINES)
+# The official code's hem of a top is a band around the hip line.
+TOP = GarmentFamily("top: a band around the hips", -0.55, 0.15, TOP_HEMLINES, usual_hemline=0.0)
 # The official code edits Dress, Jumpsuit, Coat, Pant and Skirt from the hips down and Blouse and
 # Sweater in a hip band; trouser legs flare less than skirts.
 CATEGORY_FAMILY = {
@@ -114,6 +141,7 @@ DEFAULT_CATEGORY = "Dress"  # covers the most: hips to floor
 # Body parts: the vocabulary's (length, hem, sleeves, collar) plus the length of the bottoms alone,
 # for outfits whose design category is a top.
 BODY_PARTS = ("length", "hem", "sleeves", "collar", "pant_length", "skirt_length")
+SHAPING_KINDS = ("clothing_length", "collar")  # the kinds whose requested value shapes their region
 BOTTOMS_CATEGORY = {"pant_length": "Pant", "skirt_length": "Skirt"}
 SLEEVES_REQUIRED = (NECK, R_SHOULDER, L_SHOULDER, R_ELBOW, L_ELBOW, R_WRIST, L_WRIST)
 COLLAR_REQUIRED = (NECK, R_SHOULDER, L_SHOULDER)
@@ -157,6 +185,8 @@ def _region(body_part: str, category: str | None, target: str | None, current: s
     if body_part == "sleeves":
         return _Region("sleeves", "sleeves", SLEEVES_REQUIRED)
     if body_part == "collar":
+        if target in LAPEL_COLLARS or category in LAPEL_CATEGORIES:
+            return _Region("collar (with lapels)", "lapels", COLLAR_REQUIRED)
         return _Region("collar", "collar", COLLAR_REQUIRED)
     if body_part not in BODY_PARTS:
         raise MaskError(f"unknown body part {body_part!r}; use one of: {', '.join(BODY_PARTS)}")
@@ -165,15 +195,17 @@ def _region(body_part: str, category: str | None, target: str | None, current: s
     label = f"{body_part.replace('_', ' ')} ({category or DEFAULT_CATEGORY})"
     defaulted = f"no garment category given: using the {DEFAULT_CATEGORY} region ({family.name})"
     notes = () if category else (defaulted,)
-    if body_part == "hem" and current:
-        hemline = _hemline(family, current, "current")
-        span = (max(family.region_top, hemline - HEM_BAND), hemline + LENGTH_MARGIN)
-        return _Region(label, "lower", LOWER_REQUIRED, family, span, notes)
-    lowest = _hemline(family, current, "current") if current else max(family.hemlines.values())
-    if target and body_part != "hem":
-        lowest = max(lowest, _hemline(family, target, "target"))
-    span = (family.region_top, lowest + LENGTH_MARGIN)
-    return _Region(label, "lower", LOWER_REQUIRED, family, span, notes)
+    every = tuple(family.hemlines.values())
+    currents = (_hemline(family, current, "current"),) if current else every
+    if body_part == "hem":  # the hem stays where it is: a band around the current hemline
+        if not current and family.usual_hemline is not None:
+            currents = (family.usual_hemline,)
+            notes += (f"current length unknown: the hem region is the usual one of a {family.name}",)
+        hemlines = currents
+    else:  # the fabric between the current and the requested hemline changes
+        hemlines = currents + ((_hemline(family, target, "target"),) if target else every)
+    top = max(family.region_top, min(hemlines) - HEM_BAND)
+    return _Region(label, "lower", LOWER_REQUIRED, family, (top, max(hemlines) + LENGTH_MARGIN), notes)
 
 
 # --- public API -------------------------------------------------------------------------------------
@@ -193,9 +225,9 @@ def body_part_mask(
     """Mask of one body part (BODY_PARTS) per frame.
 
     `category` picks the garment family of length and hem regions (default Dress, reported).
-    `target` / `current` are clothing-length values (e.g. "Knee-length"); the length region reaches the
-    lower of both hemlines (current unknown: the longest of the category) plus LENGTH_MARGIN. A hem
-    region with a known `current` is a band around that hemline (a hem ignores `target`).
+    `target` / `current` are clothing-length values (e.g. "Knee-length"): a length region spans both
+    hemlines (see the module docstring), a hem region is a band around `current` (a hem ignores
+    `target`). For the collar, `target` is the requested collar (lapel collars reach down the chest).
     `grow` (may be negative) and `feather` (>= 0, the soft edge outside the grown shape) are in
     shoulder widths w.
     """
@@ -217,7 +249,7 @@ def attribute_mask(
 ) -> BodyMask:
     """Mask for editing one attribute (kind, label or id, e.g. "A2") to `value`.
 
-    Only clothing length uses its value (as the target length); `current_length` is the garment's
+    Clothing length and collar use their value (SHAPING_KINDS); `current_length` is the garment's
     present clothing length if known (used by clothing length and hem).
     """
     return attribute_masks(
@@ -246,8 +278,8 @@ def attribute_masks(
 ) -> dict[str, BodyMask]:
     """Masks for several attributes (default: all five), keyed by kind, in edit order.
 
-    `values` maps attributes to their new values; only the clothing length's (the target length)
-    shapes a mask. Attributes sharing a region (sleeve length and sleeve type; length and hem while
+    `values` maps attributes to their new values; only those of SHAPING_KINDS (the target length, the
+    requested collar) shape a mask. Attributes sharing a region (sleeve length and sleeve type; length and hem while
     the current length is unknown) share one computation. `order` is "paper" (A1 -> A5) or "area"
     (larger first).
     """
@@ -257,7 +289,7 @@ def attribute_masks(
     targets = {_kind(a): v for a, v in (values or {}).items()}
     regions = {}
     for kind in kinds:
-        target = targets.get(kind) if kind == "clothing_length" else None
+        target = targets.get(kind) if kind in SHAPING_KINDS else None
         regions[kind] = _region(attribute_kind(kind).body_part, category, target, current_length)
     labels: dict[_Region, list[str]] = {}
     for region in regions.values():
@@ -370,9 +402,7 @@ def build_body_masks(
     ]
     frames = [f if (f.width, f.height) == canvas else rescale_frame(f, width, height) for f in frames]
     category = (design.category if design is not None else None) or settings.category
-    values = {}
-    if design is not None and design.value_of("clothing_length"):
-        values["clothing_length"] = design.value_of("clothing_length")
+    values = {kind: design.value_of(kind) for kind in SHAPING_KINDS if design and design.value_of(kind)}
     masks = attribute_masks(frames, values=values, category=category, current_length=settings.current_length,
                             grow=settings.grow, feather=settings.feather, missing=settings.missing)
     by_kind = {kind: result.mask.reshape(-1, height, width) for kind, result in masks.items()}
@@ -607,19 +637,21 @@ class _Body:
 def _paint_region(mask: torch.Tensor, region: _Region, body: _Body, grow: float, feather: float):
     p, w = body.points, body.unit
     if region.shape == "sleeves":
+        arm_length = max(abs(p[e] - p[s]) + abs(p[h] - p[e]) for s, e, h in ARMS)
+        a = ARM_UNIT_PER_ARM_LENGTH * arm_length or w
         for shoulder, elbow, wrist in ARMS:
             s, e, hand = p[shoulder], p[elbow], p[wrist]
-            past_wrist = hand + (hand - e) / abs(hand - e) * WRIST_MARGIN * w if hand != e else hand
-            arm = [
-                (s, s, SHOULDER_CAP_RADIUS * w),
-                (s, e, UPPER_SLEEVE_RADIUS * w),
-                (e, past_wrist, LOWER_SLEEVE_RADIUS * w),
-            ]
-            _paint_capsules(mask, arm, grow, feather)
-    elif region.shape == "collar":
+            past_wrist = hand + (hand - e) / abs(hand - e) * WRIST_MARGIN * a if hand != e else hand
+            arm = [(s, s, SHOULDER_CAP_RADIUS), (s, e, UPPER_SLEEVE_RADIUS), (e, past_wrist, LOWER_SLEEVE_RADIUS)]
+            sleeve = [(start, end, _sleeve_radius(body, start, end, size * a)) for start, end, size in arm]
+            _paint_capsules(mask, sleeve, grow, feather)
+    elif region.shape in ("collar", "lapels"):
         neck, side = p[NECK], body.across * COLLAR_HALF_SPAN * w
         neckline = neck + body.down * NECKLINE_DEPTH * w
         collar = [(neck - side, neck + side, COLLAR_RADIUS * w), (neck, neckline, NECKLINE_RADIUS * w)]
+        if region.shape == "lapels":
+            roll_point, lapel_side = neck + body.down * LAPEL_DEPTH * w, body.across * LAPEL_HALF_SPAN * w
+            collar += [(neck + k * lapel_side, roll_point, LAPEL_RADIUS * w) for k in (-1, 1)]
         _paint_capsules(mask, collar, grow, feather)
     else:
         top, bottom = region.span
@@ -628,20 +660,33 @@ def _paint_region(mask: torch.Tensor, region: _Region, body: _Body, grow: float,
         _paint_polygon(mask, _convex_hull(outline), grow, feather)
 
 
+def _sleeve_radius(body: _Body, start: complex, end: complex, radius: float) -> float:
+    """`radius`, limited to SLEEVE_REACH of the segment's distance to the body's centre line."""
+    offsets = [((point - body.points[NECK]) * body.down.conjugate()).imag for point in (start, end)]
+    distance = 0.0 if offsets[0] * offsets[1] <= 0 else min(abs(o) for o in offsets)
+    return max(min(radius, SLEEVE_REACH * distance), SLEEVE_MIN_SHARE * radius)
+
+
 def _outline_points(body: _Body, family: GarmentFamily, level: float) -> tuple[complex, complex]:
     """Right and left points of the region's outline at `level`, pushed outward past the body."""
     p = body.points
-    reach = (BODY_SIDE_MARGIN + family.flare * max(level, 0.0)) * body.unit * body.across
+    reach = (BODY_SIDE_MARGIN + family.flare * max(level, 0.0)) * body.unit
     sides = []
-    for (hip, knee, ankle), shoulder, side in zip(LEGS, (R_SHOULDER, L_SHOULDER), (-1, 1), strict=True):
+    for (hip, knee, ankle), shoulder in zip(LEGS, (R_SHOULDER, L_SHOULDER), strict=True):
         if level <= 0:
             point = p[hip] + (p[shoulder] - p[hip]) * -level
         elif level <= 0.5:
             point = p[hip] + (p[knee] - p[hip]) * (level / 0.5)
         else:  # continues along the shin past the ankle
             point = p[knee] + (p[ankle] - p[knee]) * ((level - 0.5) / 0.5)
-        sides.append(point + side * reach)
-    return sides[0], sides[1]
+        sides.append(point)
+    centre = (sides[0] + sides[1]) / 2
+    half_width = family.half_width * body.unit if level >= 0 else 0.0
+    # each side pushed out past the leg, and at least `half_width` from the centre line
+    return tuple(
+        point + side * body.across * max(reach, half_width - side * _dot(point - centre, body.across))
+        for point, side in zip(sides, (-1, 1), strict=True)
+    )
 
 
 def _convex_hull(points: list[complex]) -> list[complex]:
