@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import copy
+import io
+import itertools
 import json
 import mimetypes
 import os
@@ -13,6 +14,8 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+
+from PIL import Image
 
 from . import workflow as wf
 from .server import DEFAULT_HOME, DEVICES, ComfyError, ComfyServer, format_execution_errors, prepare_base
@@ -37,38 +40,61 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
-def upload_input_files(server: ComfyServer, workflow: dict, object_info: dict) -> dict:
-    """Upload files named by path in upload widgets (Load Image); a copy using the uploaded names, if any."""
-    original, workflow = workflow, copy.deepcopy(workflow)
-    changed = False
-    for node in workflow["nodes"]:
-        info = object_info.get(node["type"])
-        if info is None or node["type"] in wf.VIRTUAL_NODES:
-            continue
-        values = wf.widget_values(node, info)
-        for widget in wf.widgets(info):
-            value = values.get(widget.name)
-            if not (widget.upload and isinstance(value, str)) or value in (widget.choices or ()):
+MAX_UPLOAD_BYTES = 200 * 2**20  # larger than any image an artist edits at the paper's sizes
+
+
+def requested_uploads(workflow: dict, object_info: dict, overrides: list[str]) -> dict[int, Path]:
+    """{index of the --set assignment: local file} for assignments that give an upload widget (Load Image) a
+    path on disk. Only these are uploaded: a path saved in the workflow itself never is, since a shared
+    workflow could name any file on the machine."""
+    requests = {}
+    for index, text in enumerate(overrides):
+        try:
+            selector, name, value = wf.parse_assignment(text)
+            nodes = wf.find_nodes(workflow, object_info, selector)
+        except wf.WorkflowError:
+            continue  # reported by apply_overrides
+        for node in nodes:
+            widget = next((w for w in wf.widgets(object_info.get(node["type"]) or {}) if w.name == name), None)
+            if widget is None or not widget.upload or value in (widget.choices or ()):
                 continue
             path = Path(value).expanduser()
-            if not path.is_file():
-                if os.sep in value:
-                    raise RunError(f"{wf.node_label(node)}: {widget.name} = {value!r} is not a file")
-                continue  # reported as a missing input file
-            wf.set_widget(workflow, node, info, widget.name, upload(server, path))
-            changed = True
-    return workflow if changed else original
+            if path.is_file():
+                if widget.upload != "image":
+                    raise RunError(f"--set {text!r}: only image files are uploaded, and {widget.name} takes "
+                                   f"a {widget.upload}; put the file in ComfyUI's input folder yourself")
+                requests[index] = path
+            elif os.sep in value or "/" in value:
+                raise RunError(f"--set {text!r}: {value!r} is not a file")
+    return requests
 
 
-def upload(server: ComfyServer, path: Path) -> str:
+def read_image(path: Path, assignment: str) -> bytes:
+    """The file's bytes, once Pillow has decoded them as an image; RunError otherwise."""
+    size = path.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise RunError(f"--set {assignment!r}: {path} is {size / 2**20:,.0f} MiB, over the "
+                       f"{MAX_UPLOAD_BYTES // 2**20} MiB upload limit")
+    data = path.read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise RunError(f"--set {assignment!r}: {path} is not an image Pillow can decode ({exc}); only images "
+                       "are uploaded to ComfyUI") from None
+    return data
+
+
+def upload(server: ComfyServer, filename: str, data: bytes) -> str:
     """POST /upload/image (multipart) into the server's input folder; returns the name Load Image uses."""
     boundary = uuid.uuid4().hex
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    filename = re.sub(r'["\r\n]', "_", filename)  # it goes inside a quoted header value
+    mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\nfalse\r\n'.encode(),
         f'--{boundary}\r\nContent-Disposition: form-data; name="type"\r\n\r\ninput\r\n'.encode(),
-        (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{path.name}"\r\n'
-         f"Content-Type: {mime}\r\n\r\n").encode() + path.read_bytes() + b"\r\n",
+        (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{filename}"\r\n'
+         f"Content-Type: {mime}\r\n\r\n").encode() + data + b"\r\n",
         f"--{boundary}--\r\n".encode(),
     ]
     request = urllib.request.Request(f"{server.url}/upload/image",
@@ -79,16 +105,25 @@ def upload(server: ComfyServer, path: Path) -> str:
     return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else body["name"]
 
 
+def upload_requested(server: ComfyServer, workflow: dict, object_info: dict, overrides: list[str]) -> list[str]:
+    """The overrides, with each requested image uploaded and its path replaced by the uploaded name."""
+    overrides = list(overrides)
+    for index, path in requested_uploads(workflow, object_info, overrides).items():
+        selector, name, _ = wf.parse_assignment(overrides[index])
+        uploaded = upload(server, path.name, read_image(path, overrides[index]))
+        overrides[index] = f"{selector}.{name}={uploaded}"
+    return overrides
+
+
 def prepare(server: ComfyServer, workflow: dict, overrides: list[str], models: dict[str, str]) -> tuple[dict, dict]:
-    """The workflow with model mapping, --set overrides and uploads applied, and its API prompt."""
+    """The workflow with model mapping, --set overrides and their uploads applied, and its API prompt."""
     object_info = server.get("/object_info")
     try:
         workflow = wf.map_models(workflow, object_info, models) if models else workflow
-        workflow = wf.apply_overrides(workflow, object_info, overrides)
-        uploaded = upload_input_files(server, workflow, object_info)
-        if uploaded is not workflow:
+        uploaded = upload_requested(server, workflow, object_info, overrides)
+        if uploaded != overrides:
             object_info = server.get("/object_info")  # lists the uploaded files
-        workflow = uploaded
+        workflow = wf.apply_overrides(workflow, object_info, uploaded)
         missing = wf.missing_files(workflow, object_info)
         prompt = wf.to_api(workflow, object_info)
     except wf.WorkflowError as exc:
@@ -134,23 +169,40 @@ def format_validation_error(reply, prompt: dict) -> str:
     return "\n".join(lines)
 
 
+def write_new(path: Path, data: bytes) -> Path:
+    """Write `data` to a file that did not exist: `path`, else `path` with _2, _3, ... before the suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for number in itertools.count(1):
+        candidate = path if number == 1 else path.with_name(f"{path.stem}_{number}{path.suffix}")
+        try:
+            with open(candidate, "xb") as file:  # exclusive: never replaces a file, even one made meanwhile
+                file.write(data)
+            return candidate
+        except FileExistsError:
+            continue
+
+
+def output_path(out_dir: Path, image: dict) -> Path:
+    """Where an output image goes: its server subfolder mirrored below out_dir (never above it)."""
+    parts = [p for p in re.split(r"[\\/]+", image.get("subfolder") or "") if p not in ("", ".", "..")]
+    return out_dir.joinpath(*parts, Path(image["filename"]).name)
+
+
 def write_outputs(server: ComfyServer, entry: dict, prompt: dict, out_dir: Path, previews: bool = False) -> list[Path]:
-    """Saved images (and, with previews, preview images) into out_dir; text outputs as .txt files."""
+    """Saved images (and, with previews, preview images) into out_dir; text outputs as .txt files. Existing
+    files are never replaced: a taken name gets a number."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for node_id, output in sorted(entry.get("outputs", {}).items(), key=lambda kv: int(kv[0])):
         for image in output.get("images", []):
             if image.get("type") != "output" and not previews:
                 continue
-            path = out_dir / Path(image["filename"]).name
-            path.write_bytes(server.view(image))
-            written.append(path)
+            written.append(write_new(output_path(out_dir, image), server.view(image)))
         texts = [t for t in output.get("text", []) if isinstance(t, str)]
         if texts:
             title = prompt.get(node_id, {}).get("_meta", {}).get("title", node_id)
             path = out_dir / f"{node_id}_{re.sub(r'[^A-Za-z0-9._-]+', '_', title).strip('_')}.txt"
-            path.write_text("\n".join(texts) + "\n")
-            written.append(path)
+            written.append(write_new(path, ("\n".join(texts) + "\n").encode()))
     return written
 
 
@@ -210,11 +262,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("workflow", type=Path, help="a workflow .json saved by the editor (UI format)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE",
                         help="set a widget before running; NODE is a node id, title or type (every node of that "
-                             "title or type). A file path for Load Image's image is uploaded. Repeatable.")
+                             "title or type). A file path for Load Image's image is uploaded once Pillow has "
+                             "decoded it (only paths given here, never ones saved in the workflow). Repeatable.")
     parser.add_argument("--model", dest="models", action="append", default=[], metavar="NAME=REPLACEMENT",
                         help="use model file REPLACEMENT wherever the workflow names NAME. Repeatable.")
     parser.add_argument("--out", type=Path, default=Path("hierafash_output"),
-                        help="folder for the outputs (default: %(default)s)")
+                        help="folder for the outputs; existing files are never replaced (default: %(default)s)")
     parser.add_argument("--home", default=str(DEFAULT_HOME),
                         help="ComfyUI base directory with models/, input/, output/ (default: %(default)s, the one "
                              "`hierafash serve` uses)")

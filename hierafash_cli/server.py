@@ -28,7 +28,24 @@ class ComfyError(RuntimeError):
     pass
 
 
+BIND_FAILURES = ("address already in use", "errno 98", "errno 10048", "only one usage of each socket address")
+
+
+def answering_base(stats) -> str | None:
+    """The --base-directory of the ComfyUI that sent this /system_stats reply (from its argv), if any."""
+    argv = ((stats or {}).get("system") or {}).get("argv") if isinstance(stats, dict) else None
+    if not isinstance(argv, list):
+        return None
+    for index, arg in enumerate(argv):
+        if arg == "--base-directory" and index + 1 < len(argv):
+            return str(argv[index + 1])
+        if isinstance(arg, str) and arg.startswith("--base-directory="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def free_port() -> int:
+    """A port that was free a moment ago (ComfyServer.start picks again if it is taken before the bind)."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
@@ -69,6 +86,7 @@ class ComfyServer:
                  env: dict[str, str] | None = None, extra_args: tuple[str, ...] = (), device: str = "auto"):
         self.base = Path(base)
         self.device = device
+        self.chosen_port = port is None  # a port we picked may be taken before ComfyUI binds it: pick again
         self.port = port or free_port()
         self.log_path = log_path or self.base / "comfyui.log"
         self.env = env or {}
@@ -87,22 +105,72 @@ class ComfyServer:
                 "--disable-auto-launch", "--base-directory", str(self.base),
                 "--database-url", "sqlite:///:memory:", *self.extra_args]
 
-    def start(self, timeout: float = 180) -> ComfyServer:
+    def start(self, timeout: float = 180, attempts: int = 3) -> ComfyServer:
+        """Launch ComfyUI and wait until it answers as this server (its argv names our base directory)."""
+        if not self.chosen_port:
+            self.refuse_occupied_port()
+        for attempt in range(1, attempts + 1):
+            if self._launch(timeout):
+                return self
+            if not (self.chosen_port and attempt < attempts):
+                break
+            self.port = free_port()  # another process took the port between free_port() and ComfyUI's bind
+        raise ComfyError(f"ComfyUI exited during start-up; see {self.log_path}:\n{self.log_tail()}")
+
+    def _launch(self, timeout: float) -> bool:
+        """True once ComfyUI answers as ours; False if it exited on a taken port we may replace; else raises."""
         log = open(self.log_path, "w")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(self.command(), cwd=comfyui_dir(), stdout=log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **self.env})
         self._log = log
+        foreign = None
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
+                if foreign is not None and not self.chosen_port:
+                    raise ComfyError(self.occupied_message(foreign))
+                if self.chosen_port and any(m in self.log_tail().lower() for m in BIND_FAILURES):
+                    return False
                 raise ComfyError(f"ComfyUI exited during start-up; see {self.log_path}:\n{self.log_tail()}")
             try:
-                self.get("/system_stats", timeout=2)
-                return self
-            except (OSError, ComfyError):
-                time.sleep(0.25)
+                stats = self.get("/system_stats", timeout=2)
+            except (OSError, ComfyError, ValueError):
+                stats = None
+            if stats is not None:
+                if self.is_ours(stats):
+                    return True
+                foreign = stats  # someone else's ComfyUI answers: ours will fail to bind and exit
+            time.sleep(0.25)
         self.stop()
         raise ComfyError(f"ComfyUI did not answer within {timeout}s; see {self.log_path}")
+
+    def is_ours(self, stats) -> bool:
+        """Whether a /system_stats reply comes from a ComfyUI serving this base directory."""
+        base = answering_base(stats)
+        return base is not None and Path(base).resolve() == self.base.resolve()
+
+    def refuse_occupied_port(self) -> None:
+        """Raise ComfyError if anything already listens on the port we were asked to use."""
+        try:
+            socket.create_connection((HOST, self.port), timeout=1).close()
+        except OSError:
+            return  # nothing listens: the port is free
+        try:
+            stats = self.get("/system_stats", timeout=5)
+        except (OSError, ComfyError, ValueError):
+            stats = None
+        raise ComfyError(self.occupied_message(stats))
+
+    def occupied_message(self, stats) -> str:
+        if stats is None:
+            who = "another program (not a ComfyUI)"
+        else:
+            who = f"another ComfyUI (base directory {answering_base(stats) or 'unknown'})"
+            if self.is_ours(stats):
+                who = f"another ComfyUI serving this same base directory {self.base}"
+        return (f"port {self.port} is already answered by {who}, not by the ComfyUI started here: stop that one, "
+                "or choose another port (--port)")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
