@@ -143,7 +143,7 @@ def run_edit(args) -> dict:
             ev.check_same_names(sources, edited, "--source", "--edited")
         with Blame("--masks"):
             ev.check_same_names(sources, masks, "--source", "--masks")
-        with Blame("--edited"):
+        with Blame("--edited", masks="--masks"):
             change = ev.edit_change(sources, edited, masks)
         fake = evaluator.features(edited, "--edited")
         k = ev.caption_items(len(attributes))

@@ -161,14 +161,15 @@ def test_edit_pairs_files_by_name(edit_set, tiny_clip, capsys):
     assert "stray" in err
 
 
-def test_edit_refuses_an_edit_of_another_size(edit_set, tiny_clip, capsys):
+@pytest.mark.parametrize("folder", ["edited", "masks"])
+def test_edit_refuses_an_edit_or_mask_of_another_size(edit_set, tiny_clip, capsys, folder):
     root, _ = edit_set
-    victim = sorted((root / "edited").iterdir())[0]
+    victim = sorted((root / folder).iterdir())[0]
     Image.open(victim).resize((32, 44)).save(victim)
     code, _, err = run_eval(["edit", "--source", root / "source", "--edited", root / "edited", "--masks",
                              root / "masks", "--attribute", "A2", "--clip", tiny_clip, "--k", 3, "--no-cache"], capsys)
     assert code == 2
-    assert f"hierafash eval edit: --edited: {victim.name} is 32×44 but its source is 64×88" in err
+    assert f"hierafash eval edit: --{folder}: {victim.name} is 32×44 but its source is 64×88" in err
 
 
 def test_edit_needs_one_attribute_set_per_folder(edit_set, tiny_clip, capsys):
