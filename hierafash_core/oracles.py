@@ -22,18 +22,30 @@ from .pose import KEYPOINT, read_pose_keypoint
 FIELDS = ("category", "style", "feeling", "clothing_length", "sleeve_length", "sleeve_type", "collar", "hem")
 # pixel classes
 BACKGROUND, SKIN, DARK, GARMENT = 0, 1, 2, 3
+NEUTRAL_DISTANCE = 0.12  # RGB distance within which a pixel counts as a white / skin / dark mix
 SHADE_RATIO = 0.78  # a garment pixel darker than this fraction of the garment's brightness is its shade
 EDGE_COLUMNS = 2  # columns dropped at each side of a run of garment when reading the hem
 PROBE_MARGIN = 1.0  # pixels the placket and neck probes may sit off the keypoints' position
 
 
 def classify_pixels(image: np.ndarray) -> np.ndarray:
-    """[H, W] class (BACKGROUND, SKIN, DARK, GARMENT) of each pixel of an [H, W, 3] 0..1 image."""
+    """[H, W] class (BACKGROUND, SKIN, DARK, GARMENT) of each pixel of an [H, W, 3] 0..1 image.
+
+    A pixel near a mix of two of white, skin and dark (a soft edge between them) takes the nearer of the
+    two; everything else is garment, whose colours are kept far from those mixes.
+    """
     image = np.asarray(image, np.float32)
+    references = {BACKGROUND: syn.BACKGROUND, SKIN: syn.SKIN, DARK: syn.DARK}
+    best = np.full(image.shape[:2], NEUTRAL_DISTANCE, np.float32)
     classes = np.full(image.shape[:2], GARMENT, np.uint8)
-    classes[image.max(axis=-1) < 0.24] = DARK
-    classes[np.linalg.norm(image - np.array(syn.SKIN, np.float32), axis=-1) < 0.18] = SKIN
-    classes[image.min(axis=-1) > 0.85] = BACKGROUND
+    for (first, a), (second, b) in ((p, q) for i, p in enumerate(references.items())
+                                    for q in list(references.items())[i + 1:]):  # fmt: skip
+        a, b = np.array(a, np.float32), np.array(b, np.float32)
+        t = np.clip(((image - a) @ (b - a)) / float((b - a) @ (b - a)), 0, 1)
+        distance = np.linalg.norm(image - (a + t[..., None] * (b - a)), axis=-1)
+        closer = distance < best
+        best[closer] = distance[closer]
+        classes[closer] = np.where(t < 0.5, first, second)[closer]
     return classes
 
 
