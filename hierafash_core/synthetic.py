@@ -513,3 +513,27 @@ def write_dataset(
         (root / f"{split}.json").write_text(json.dumps(entries, indent=1), encoding="utf-8")
         (root / f"{split}_attributes.json").write_text(json.dumps(truth, indent=1), encoding="utf-8")
     return root
+
+
+# --- the shipped example image ---------------------------------------------------------------------
+
+EXAMPLE_IMAGE = Path(__file__).parent.parent / "workflows" / "input" / "hierafashdiff_example.png"
+EXAMPLE_POSE = "front_standing"  # the preset the example is drawn on, unjittered: the templates' pose
+
+
+def example_spec() -> FigureSpec:
+    """The figure of the templates' example image: a knee-length purple dress on the front_standing preset."""
+    points = read_pose_keypoint(load_pose_preset(EXAMPLE_POSE))[0].keypoints.tolist()
+    garment = Garment("Dress", "Elegant", "Party", "Slimming", "Crisp Feeling", "Knee-length", "Short Sleeve",
+                      "Puffed Sleeve", "V-Neck", "Curved Hem")  # fmt: skip
+    keypoints = tuple(None if math.isnan(x) else (x, y) for x, y in points)
+    return FigureSpec(garment, EXAMPLE_POSE, keypoints, CLOTHING_LENGTHS["Knee-length"], SLEEVE_LENGTHS["Short Sleeve"])
+
+
+def write_example_image(path: Path | str = EXAMPLE_IMAGE, width: int = 512, height: int = 704) -> Path:
+    """(Re)draw the templates' example source image, byte for byte the same each time."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(draw_figure(example_spec(), width, height).image))
+    return path
+
