@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from hierafash_core.errors import HieraFashError
-from hierafash_core.evaluation import attribute_ids, caption_items, check_same_names, read_captions
+from hierafash_core.evaluation import attribute_ids, caption_items, check_same_names, first_items, read_captions
+from hierafash_core.objective import caption_at
+from hierafash_core.schedule import PAPER_BOUNDARIES
 
 CAPTION = ("Coat, British Style, Office, Youthful, Drape Feeling, "
            "Long Coat, Long Sleeve, Regular Sleeve, Lapel Collar, Flat Hem")
@@ -53,3 +55,9 @@ def test_pairing_ignores_extensions_and_names_the_strays():
     check_same_names([Path("a.png"), Path("b.png")], [Path("a.jpg"), Path("b.webp")], "--source", "--edited")
     with pytest.raises(HieraFashError, match=r"missing \['b'\], unmatched \['c'\]"):
         check_same_names([Path("a.png"), Path("b.png")], [Path("a.png"), Path("c.png")], "--source", "--edited")
+
+
+def test_the_cut_is_trainings_caption_at_the_band_of_the_last_attribute_edited():
+    band_timesteps = [999, *(int(b) - 1 for b in PAPER_BOUNDARIES)]  # noisiest t of each band: P_C, +A1, ..
+    for edited, t in enumerate(band_timesteps[:6]):
+        assert first_items(CAPTION, caption_items(edited)) == caption_at(CAPTION, t)
