@@ -237,3 +237,26 @@ def detect_batch(detector: PoseDetector, images: torch.Tensor, coordinates: Coor
     lines.append(f"nobody found in frame(s) {', '.join(nobody)}: their POSE_KEYPOINT entries are empty"
                  if nobody else f"a person found in every frame; coordinates: {coordinates}")
     return entries, torch.stack(renders), "\n".join(lines)
+
+
+def find_weights(name: str, folders: Sequence[Path | str], input_name: str) -> Path:
+    """The first `folders` entry holding file `name`; an error naming the file, the folders and the source."""
+    for folder in folders:
+        path = Path(folder) / name
+        if path.is_file():
+            return path
+    raise HieraFashError(missing_weights_message(name, folders), input_name)
+
+
+def pose_from_images(images: torch.Tensor, folders: Sequence[Path | str], body_model: str = BODY_WEIGHTS,
+                     hand_model: str | None = HAND_WEIGHTS, device: str = "cpu",
+                     detect_resolution: int = DETECT_RESOLUTION, coordinates: Coordinates = "pixels",
+                     progress: Callable[[int], None] | None = None) -> tuple[list[dict], torch.Tensor, str]:
+    """OpenPose from the weight files named, found in `folders`, on a batch of images (`detect_batch`);
+    the report ends with the detector used."""
+    body = find_weights(body_model, folders, "body_model")
+    hand = None if hand_model is None else find_weights(hand_model, folders, "hand_model")
+    detector = load_openpose(body, hand, device, detect_resolution)
+    entries, renders, report = detect_batch(detector, images, coordinates, progress)
+    used = f"{body.name} + {hand.name}" if hand is not None else f"{body.name} (no hands)"
+    return entries, renders, f"{report}\ndetector: OpenPose {used} at short side {detect_resolution}, {device}"

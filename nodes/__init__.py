@@ -1,5 +1,5 @@
 """Thin ComfyUI V3 nodes, one module per concern; the method lives in hierafash_core."""
 
-from . import convert, design, edit, pose, schedule
+from . import convert, design, edit, pose, pose_detect, schedule
 
-NODES = [*design.NODES, *schedule.NODES, *pose.NODES, *edit.NODES, *convert.NODES]
+NODES = [*design.NODES, *schedule.NODES, *pose.NODES, *pose_detect.NODES, *edit.NODES, *convert.NODES]
