@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import convert_cmd, eval_cmd, run_cmd, train_cmd
+from . import convert_cmd, dataset_cmd, eval_cmd, run_cmd, train_cmd
 from .server import DEFAULT_HOME, DEVICES, ComfyServer, prepare_base
 
 
@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     convert_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
     eval_cmd.add_parser(sub)
+    dataset_cmd.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
