@@ -11,8 +11,9 @@ JavaScript. This module does the same in Python, driven by `/object_info`, so te
   nodes wired through, muted nodes dropped; subgraphs are not supported);
 * `apply_overrides` / `map_models` change widget values in the UI workflow itself by node id, title or type;
 * `missing_files` finds model (and input image) files the server does not have, with where they go and
-  where to get them from the loader's `properties.models`;
-* `check_widgets` / `schema_summary` support the compatibility tests (widgets only ever appended).
+  where to get them from the loader's `properties.models`.
+
+Checking saved workflows and node schemas for compatibility is `workflow_compat`.
 
 Nothing here imports ComfyUI.
 """
@@ -74,7 +75,7 @@ class Widget:
 
 # --- schemas ---------------------------------------------------------------------------------------
 
-def _input_specs(info: dict):
+def input_specs(info: dict):
     """(name, type, options, optional) for every declared input in the frontend's order."""
     order = info.get("input_order") or {sec: list(info.get("input", {}).get(sec, {})) for sec in ("required",
                                                                                               "optional")}
@@ -88,7 +89,7 @@ def _input_specs(info: dict):
 def widgets(info: dict) -> list[Widget]:
     """The node's widgets, in the order the frontend creates them (and saves their values)."""
     out = []
-    for name, typ, opts, _ in _input_specs(info):
+    for name, typ, opts, _ in input_specs(info):
         if opts.get("forceInput"):
             continue
         if isinstance(typ, list):
@@ -103,28 +104,7 @@ def widgets(info: dict) -> list[Widget]:
 def sockets(info: dict) -> list[tuple[str, str]]:
     """(name, type) of the inputs that are only ever links."""
     names = {w.name for w in widgets(info)}
-    return [(name, typ) for name, typ, _, _ in _input_specs(info) if name not in names]
-
-
-def schema_summary(info: dict) -> dict:
-    """What saved workflows depend on: widget order, socket names, output order (see CONTRIBUTING.md)."""
-    def widget_entry(w: Widget) -> list:
-        flags = {k: True for k in ("control_after_generate", *UPLOAD_FLAGS) if w.options.get(k)}
-        return [w.name, w.type, flags] if flags else [w.name, w.type]
-
-    return {
-        "widgets": [widget_entry(w) for w in widgets(info)],
-        "sockets": [[name, typ if isinstance(typ, str) else "COMBO"] for name, typ in sockets(info)],
-        "outputs": [[name, typ] for name, typ in zip(info.get("output_name", []), info.get("output", []))],
-    }
-
-
-def summary_as_object_info(summary: dict) -> dict:
-    """An /object_info-shaped entry from a schema_summary (no defaults, no combo choices)."""
-    required = {name: [typ, dict(rest[0]) if rest else {}] for name, typ, *rest in summary["widgets"]}
-    required.update({name: [typ, {}] for name, typ in summary["sockets"]})
-    return {"input": {"required": required}, "input_order": {"required": list(required)},
-            "output": [typ for _, typ in summary["outputs"]], "output_name": [name for name, _ in summary["outputs"]]}
+    return [(name, typ) for name, typ, _, _ in input_specs(info) if name not in names]
 
 
 # --- reading a UI workflow -------------------------------------------------------------------------
@@ -148,11 +128,11 @@ def node_label(node: dict) -> str:
 
 def _slots(node: dict, info: dict) -> tuple[list, dict[str, int]]:
     """The node's widgets_values as a list and each widget's index in it."""
-    values, slots, _ = _walk(node, info)
+    values, slots, _ = walk_widget_values(node, info)
     return values, slots
 
 
-def _walk(node: dict, info: dict) -> tuple[list, dict[str, int], int]:
+def walk_widget_values(node: dict, info: dict) -> tuple[list, dict[str, int], int]:
     """_slots, plus how many saved values the node's widgets account for."""
     values = node.get("widgets_values")
     if isinstance(values, dict):  # a few nodes save {name: value}
@@ -177,7 +157,8 @@ def widget_values(node: dict, info: dict) -> dict:
     return {name: values[index] for name, index in slots.items()}
 
 
-def _links(workflow: dict) -> dict[int, tuple[int, int, str]]:
+def link_table(workflow: dict) -> dict[int, tuple[int, int, str]]:
+    """{link id: (origin node id, origin slot, type)}, from either saved link format."""
     out = {}
     for link in workflow.get("links") or []:
         if isinstance(link, dict):  # version 1.0
@@ -209,7 +190,7 @@ def to_api(workflow: dict, object_info: dict) -> dict:
     """The API prompt the frontend would queue for this workflow."""
     _check_supported(workflow, object_info)
     nodes = {n["id"]: n for n in workflow["nodes"]}
-    links = _links(workflow)
+    links = link_table(workflow)
 
     def source(link_id, seen=()):
         """The [node id, slot] (or ("value", v)) a link really comes from, or None."""
@@ -240,7 +221,7 @@ def to_api(workflow: dict, object_info: dict) -> dict:
         linked = _linked_inputs(node)
         widget_names = {w.name: w for w in widgets(info)}
         inputs = {}
-        for name, _, _, _ in _input_specs(info):
+        for name, _, _, _ in input_specs(info):
             if name in linked:
                 src = source(linked[name])
                 if isinstance(src, tuple):
@@ -304,7 +285,7 @@ def set_widget(workflow: dict, node: dict, info: dict, name: str, value) -> None
         raise WorkflowError(f"{node_label(node)} has no widget {name!r}; its widgets: {', '.join(by_name) or 'none'}")
     link = _linked_inputs(node).get(name)
     if link is not None:
-        origin = _links(workflow).get(link, (None,))[0]
+        origin = link_table(workflow).get(link, (None,))[0]
         raise WorkflowError(f"{node_label(node)}: {name!r} is connected to node {origin}; set that node instead")
     widget = by_name[name]
     values, slots = _slots(node, info)
@@ -421,89 +402,9 @@ def missing_files(workflow: dict, object_info: dict) -> list[MissingFile]:
     return missing
 
 
-# --- compatibility ---------------------------------------------------------------------------------
-
-def check_widgets(workflow: dict, object_info: dict, only=None) -> list[str]:
-    """Problems that would load this workflow wrongly: unknown node types, widget values of the wrong type or
-    outside a combo's choices (a shifted position), links to slots that no longer exist.
-
-    `object_info` may be a partial schema (e.g. a committed snapshot); `only` limits the check to node types
-    for which it returns True. Model and input file names are not checked against choices.
-    """
-    problems = []
-    links = _links(workflow)
-    nodes = {n["id"]: n for n in workflow["nodes"]}
-    for node in workflow["nodes"]:
-        if node["type"] in VIRTUAL_NODES or (only and not only(node["type"])):
-            continue
-        info = object_info.get(node["type"])
-        if info is None:
-            problems.append(f"{node_label(node)}: node type {node['type']} does not exist")
-            continue
-        values, slots, consumed = _walk(node, info)
-        ws = widgets(info)
-        extra = len(values) - consumed
-        if extra > 0:
-            problems.append(f"{node_label(node)}: {extra} more widget value(s) than the node has widgets "
-                            f"({', '.join(w.name for w in ws)}): a widget was removed")
-        for w in ws:
-            if w.name not in slots:
-                continue
-            problem = _value_problem(w, values[slots[w.name]])
-            if problem:
-                problems.append(f"{node_label(node)}: widget {w.name!r}: {problem}")
-        names = {n for n, *_ in _input_specs(info)}
-        outputs = info.get("output", [])
-        for i in node.get("inputs") or []:
-            if i.get("link") is not None and i["name"] not in names:
-                problems.append(f"{node_label(node)}: linked input {i['name']!r} no longer exists")
-        for origin_id, slot, typ in links.values():
-            if origin_id != node["id"] or nodes.get(origin_id) is None:
-                continue
-            if slot >= len(outputs):
-                problems.append(f"{node_label(node)}: a link leaves output {slot}, which no longer exists")
-            elif typ not in (None, "*") and outputs[slot] not in (typ, "*"):
-                problems.append(f"{node_label(node)}: output {slot} is now {outputs[slot]}, the link carries {typ}")
-    return problems
-
-
-def _value_problem(widget: Widget, value) -> str | None:
-    if widget.type == "COMBO":
-        if not isinstance(value, str) and not (widget.choices and value in widget.choices):
-            return f"{value!r} is not a choice"
-        if widget.upload or (isinstance(value, str) and value.lower().endswith(MODEL_EXTENSIONS)):
-            return None  # file names depend on the installation
-        if widget.choices and value not in widget.choices:
-            return f"{value!r} is not one of its choices ({', '.join(map(str, widget.choices[:8]))}...)"
-        return None
-    expected = {"INT": (int,), "FLOAT": (int, float), "STRING": (str,), "BOOLEAN": (bool,)}[widget.type]
-    if isinstance(value, bool) and widget.type != "BOOLEAN" or not isinstance(value, expected):
-        return f"{value!r} is not {KIND_WORDS[widget.type]}"
-    return None
-
-
 PACK_MODULE = "custom_nodes.hierafashdiff"
 
 
 def pack_nodes(object_info: dict) -> dict:
     """The /object_info entries of this pack's nodes."""
     return {name: info for name, info in object_info.items() if info.get("python_module") == PACK_MODULE}
-
-
-def compatibility_problems(snapshot: dict, live: dict) -> list[str]:
-    """How the live schemas (node id -> schema_summary) break a snapshot of earlier ones; [] if they only grew."""
-    problems = []
-    for node_id, old in sorted(snapshot.items()):
-        new = live.get(node_id)
-        if new is None:
-            problems.append(f"{node_id}: the node is gone; node ids are never removed or renamed "
-                            "(mark it deprecated instead)")
-            continue
-        for kind, why in (("widgets", "saved widget values are positional"), ("outputs", "links use output indices")):
-            before, now = old[kind], new[kind]
-            if now[: len(before)] != before:
-                problems.append(f"{node_id}: {kind} were {before}, now {now}: only append ({why})")
-        gone = [s for s in old["sockets"] if s not in new["sockets"]]
-        if gone:
-            problems.append(f"{node_id}: link inputs {gone} are gone, renamed or retyped: saved links to them break")
-    return problems

@@ -20,7 +20,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 from live import object_info as live_object_info  # noqa: E402
 
-from hierafash_cli.workflow import compatibility_problems, pack_nodes, schema_summary  # noqa: E402
+from hierafash_cli.workflow import pack_nodes  # noqa: E402
+from hierafash_cli.workflow_compat import compatibility_problems, schema_summary  # noqa: E402
 
 SNAPSHOT = ROOT / "tests" / "data" / "widget_order.json"
 

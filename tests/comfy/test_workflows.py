@@ -28,6 +28,7 @@ from support.workflow_runs import (
 )
 
 from hierafash_cli import workflow as wf
+from hierafash_cli import workflow_compat as compat
 from hierafash_cli.run_cmd import EXIT_SETUP
 
 SNAPSHOT = ROOT / "tests" / "data" / "widget_order.json"
@@ -82,13 +83,13 @@ def test_shipped_workflow_runs_on_the_tiny_models(comfy, comfy_base, object_info
 @pytest.mark.parametrize("name", NAMES)
 def test_shipped_workflow_widgets_fit_the_live_schemas(object_info, name):
     workflow = wf.load(WORKFLOWS / f"{name}.json")
-    assert wf.check_widgets(workflow, object_info) == []
+    assert compat.check_widgets(workflow, object_info) == []
 
 
 def test_live_node_schemas_only_append_to_the_committed_snapshot(object_info):
     snapshot = json.loads(SNAPSHOT.read_text())
-    live = {node_id: wf.schema_summary(info) for node_id, info in wf.pack_nodes(object_info).items()}
-    assert wf.compatibility_problems(snapshot, live) == []
+    live = {node_id: compat.schema_summary(info) for node_id, info in wf.pack_nodes(object_info).items()}
+    assert compat.compatibility_problems(snapshot, live) == []
     unrecorded = sorted(set(live) - set(snapshot))
     assert not unrecorded, f"record their widget order: .venv/bin/python tools/snapshot_widgets.py ({unrecorded})"
 
