@@ -102,7 +102,8 @@ def checked_samples(config: TrainConfig, tokenizer):
     return read_split(config.dataset, config.split), report.warnings
 
 
-def _generator(seed: int, *parts: int) -> torch.Generator:
+def seeded_generator(seed: int, *parts: int) -> torch.Generator:
+    """A CPU generator seeded from (seed, *parts): independent streams per purpose, step and rank."""
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, *parts]).generate_state(1)[0]))
 
 
@@ -111,7 +112,7 @@ def batch_indices(micro_step: int, n_samples: int, batch: int, rank: int, world:
     per_step = batch * world
     per_epoch = n_samples // per_step
     epoch, k = divmod(micro_step, per_epoch)
-    order = torch.randperm(n_samples, generator=_generator(seed, 1, epoch))
+    order = torch.randperm(n_samples, generator=seeded_generator(seed, 1, epoch))
     start = k * per_step + rank * batch
     return order[start:start + batch].tolist()
 
@@ -149,6 +150,22 @@ def save_loss_plot(log_path: Path, plot_path: Path) -> Path:
     fig.savefig(plot_path, dpi=100)
     plt.close(fig)
     return plot_path
+
+
+def training_loss(base, unet, controlnet, encode, batch, generator, weight_dtype, device,
+                  boundaries=PAPER_BOUNDARIES) -> torch.Tensor:
+    """One micro-batch's hierarchical loss: VAE posterior sample, t per sample, C(t), noise, MSE."""
+    pose = batch["pose"].to(device, weight_dtype)
+    with torch.no_grad():
+        posterior = base.vae.encode(batch["target"].to(device, weight_dtype)).latent_dist
+        latents = posterior.sample(generator=generator).float() * base.vae.config.scaling_factor
+
+    def predict(noisy, t, context):
+        return predict_noise(unet, controlnet, noisy, t, context, pose, weight_dtype)
+
+    loss, _ = hierarchical_loss(predict, encode, latents, batch["caption"], base.noise_scheduler.alphas_cumprod,
+                                base.noise_scheduler.config.prediction_type, generator, boundaries)
+    return loss
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -196,9 +213,6 @@ def train(config: TrainConfig) -> TrainResult:
     if config.cache_text:
         encode.prefill([s.caption for s in samples])
     images = SampleImages(samples)
-    alphas_cumprod = base.noise_scheduler.alphas_cumprod
-    prediction_type = base.noise_scheduler.config.prediction_type
-    scaling = base.vae.config.scaling_factor
 
     start_step = 0
     log_path = config.output / "loss.jsonl"
@@ -221,18 +235,10 @@ def train(config: TrainConfig) -> TrainResult:
             rows = batch_indices(micro, len(samples), config.batch_size, accelerator.process_index,
                                  accelerator.num_processes, config.seed)
             batch = collate([images[i] for i in rows])
-            generator = _generator(config.seed, 2, micro, accelerator.process_index)
-            pose = batch["pose"].to(device, weight_dtype)
+            generator = seeded_generator(config.seed, 2, micro, accelerator.process_index)
             with accelerator.accumulate(model), accelerator.autocast():
-                with torch.no_grad():
-                    posterior = base.vae.encode(batch["target"].to(device, weight_dtype)).latent_dist
-                    latents = posterior.sample(generator=generator).float() * scaling
-
-                def predict(noisy, t, context, pose=pose):
-                    return predict_noise(unet, net, noisy, t, context, pose, weight_dtype)
-
-                loss, _ = hierarchical_loss(predict, encode, latents, batch["caption"], alphas_cumprod,
-                                            prediction_type, generator, config.boundaries)
+                loss = training_loss(base, unet, net, encode, batch, generator, weight_dtype, device,
+                                     config.boundaries)
                 accelerator.backward(loss)
                 optimizer.step()
                 optimizer.zero_grad()
