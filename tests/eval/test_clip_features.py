@@ -135,6 +135,7 @@ def test_a_state_dict_that_is_no_clip_is_refused(tmp_path):
         cf.load_clip(checkpoint, device="cpu")
 
 
+@pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")  # clean-fid's sqrtm call
 def test_fid_agrees_with_clean_fids_own_folder_pipeline(tmp_path, figures, tiny_clip):
     """clean-fid's compute_fid (its loader, uint8 handling, statistics) with the tiny CLIP as its feature model."""
     if importlib.util.find_spec("cleanfid") is None:
