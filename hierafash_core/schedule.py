@@ -19,7 +19,7 @@ from .design import Attribute, Design, join_items, split_items
 from .errors import HieraFashError
 from .noise import LAST_TIMESTEP, NUM_TIMESTEPS, PercentToSigma, as_float32, sigma_threshold, sigma_to_percent
 from .noise import timestep_to_percent as _t_to_p
-from .vocab import CUSTOM, attribute_label
+from .vocab import CUSTOM, attribute_kind, attribute_kinds, attribute_label
 
 PAPER_BOUNDARIES = (900, 800, 710, 630, 560, 500)
 CONCEPT_STAGE = "concept"
@@ -36,7 +36,12 @@ class Stage:
     prompt: str
     t_high: float  # exclusive, except the first stage, which reaches t = 999
     t_low: float  # inclusive
-    attribute: Attribute | None = None  # the attribute this stage adds (None: concept / detail)
+    attribute: Attribute | None = None  # the attribute this stage adds (None: concept, detail or an unused band)
+
+    @property
+    def adds_nothing(self) -> bool:
+        """A band whose attribute the design lacks: the same prompt as the stage before it."""
+        return self.attribute is None and self.name not in (CONCEPT_STAGE, DETAIL_STAGE)
 
 
 def cut_percent(boundary: float) -> float:
@@ -102,36 +107,76 @@ def stage_name(attribute: Attribute) -> str:
     return f"+{attribute.text}" if attribute.kind == CUSTOM else f"+{attribute_label(attribute.kind)}"
 
 
-def build_schedule(design: Design, boundaries=PAPER_BOUNDARIES, detail: str = "", suffix: str = "") -> Schedule:
-    """Concept stage, one stage per attribute, then the detail tail (full prompt plus `detail`).
+LAYOUTS = ("by attribute", "in chain order")
 
-    As in the official code, n attributes use the first n + 1 boundaries; the rest are unused.
-    `suffix` (quality tags, say) is appended to every stage's prompt, as the official demo appends
-    its added prompt to every step.
+
+def attribute_bands(design: Design, layout: str = "by attribute") -> list[tuple[int, Attribute]]:
+    """(band, attribute) pairs, band 1 being the first attribute band below the concept, in band order.
+
+    "by attribute": attribute A_i takes band i, the paper's A_i band, whatever else the design holds;
+    custom attributes take the bands after the last vocabulary one, in their chain order.
+    "in chain order": the design's attributes take bands 1, 2, ... as chained (the positional rule).
+    """
+    if layout == "in chain order":
+        return list(enumerate(design.attributes, start=1))
+    if layout not in LAYOUTS:
+        raise ScheduleError(f"stage layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    known = [a for a in design.attributes if a.kind != CUSTOM]
+    kinds = [a.kind for a in known]
+    repeated = sorted({attribute_label(k) for k in kinds if kinds.count(k) > 1})
+    if repeated:
+        raise ScheduleError(
+            f"the design has more than one {', '.join(repeated)} attribute, but each attribute owns one band: "
+            "remove the repeats, or use attribute_order 'as chained'", "design"
+        )
+    bands = [(int(attribute_kind(a.kind).id[1:]), a) for a in known]
+    last = max((band for band, _ in bands), default=0)
+    custom = [a for a in design.attributes if a.kind == CUSTOM]
+    return sorted(bands, key=lambda pair: pair[0]) + list(enumerate(custom, start=last + 1))
+
+
+def build_schedule(design: Design, boundaries=PAPER_BOUNDARIES, detail: str = "", suffix: str = "",
+                   layout: str = "by attribute") -> Schedule:
+    """Concept stage, one stage per attribute band (see `attribute_bands`), then the detail tail.
+
+    Band i lies between boundaries i and i + 1; a band whose attribute the design lacks adds nothing to the
+    prompt there. Bands after the last used one belong to the detail tail, as in the official code, where
+    n attributes use the first n + 1 boundaries. `suffix` (quality tags, say) is appended to every stage's
+    prompt, as the official demo appends its added prompt to every step.
     """
     validate_boundaries(boundaries)
-    n = len(design.attributes)
-    if len(boundaries) < n + 1:
+    placed = attribute_bands(design, layout)
+    used = max((band for band, _ in placed), default=0)
+    if len(boundaries) < used + 1:
         raise ScheduleError(
-            f"{n} attributes need {n + 1} boundaries but only {len(boundaries)} are given: "
-            f"add {n + 1 - len(boundaries)} more (lower) boundaries, or remove attributes"
+            f"the attributes reach band {used} ({placed[-1][1].text}), which needs {used + 1} boundaries, but "
+            f"only {len(boundaries)} are given: add {used + 1 - len(boundaries)} more (lower) boundaries, or "
+            "remove attributes"
         )
-    cuts = [NUM_TIMESTEPS, *boundaries[: n + 1], 0]
-    prompts = [join_items([p, *split_items(suffix)]) for p in design.cumulative_prompts()]
-    stages = [Stage(CONCEPT_STAGE, prompts[0], cuts[0], cuts[1])]
-    for i, attribute in enumerate(design.attributes, start=1):
-        stages.append(Stage(stage_name(attribute), prompts[i], cuts[i], cuts[i + 1], attribute))
-    tail = join_items([prompts[-1], *split_items(detail)])
-    stages.append(Stage(DETAIL_STAGE, tail, cuts[-2], cuts[-1]))
+    cuts = [NUM_TIMESTEPS, *boundaries[: used + 1], 0]
+    in_band = {band: attribute for band, attribute in placed}
+    tail = split_items(suffix)
+    items = list(design.concept)
+    stages = [Stage(CONCEPT_STAGE, join_items([*items, *tail]), cuts[0], cuts[1])]
+    for band in range(1, used + 1):
+        attribute = in_band.get(band)
+        if attribute is not None:
+            items.extend(split_items(attribute.text))
+        name = stage_name(attribute) if attribute else f"(no {attribute_label(attribute_kinds()[band - 1].kind)})"
+        stages.append(Stage(name, join_items([*items, *tail]), cuts[band], cuts[band + 1], attribute))
+    stages.append(Stage(DETAIL_STAGE, join_items([*items, *tail, *split_items(detail)]), cuts[-2], cuts[-1]))
     return Schedule(tuple(stages))
 
 
 @dataclass(frozen=True)
 class CompiledSchedule:
-    """A schedule with the percent cuts it was compiled to (after `untie_cuts`)."""
+    """A schedule with the percent cuts it was compiled to (after `untie_cuts`), and for which sigmas."""
 
     schedule: Schedule
     cuts: tuple[float, ...]
+    sigmas: tuple[float, ...] = ()  # the sampler sigmas it was compiled for; empty when not known
+    preview: str = ""  # which steps fall in which stage, with warnings
+    warnings: tuple[str, ...] = ()  # stages that get no sampler step
 
     def ranges(self) -> list[tuple[float, float]]:
         return percent_ranges(list(self.cuts))
@@ -215,6 +260,36 @@ def format_preview(schedule: Schedule, assignment: StepAssignment, cuts: list[fl
         where = f"steps {steps[k][0]}-{steps[k][-1]} ({len(steps[k])})" if steps[k] else "0 steps"
         lines.append(f"{stage.name:<{width}}  {band:<12} {start:.4f}-{end:.4f}  {where}")
         lines.append(f"{'':<{width}}  prompt: {stage.prompt}")
-    for k in assignment.empty_stages:
-        lines.append(f"WARNING: stage {schedule.stages[k].name!r} gets no sampler step with these settings")
+    lines += [f"WARNING: {warning}" for warning in empty_stage_warnings(schedule, assignment)]
     return "\n".join(lines)
+
+
+def empty_stage_warnings(schedule: Schedule, assignment: StepAssignment) -> list[str]:
+    """One line per stage that matters (not an unused band) and gets no sampler step."""
+    return [f"stage {schedule.stages[k].name!r} gets no sampler step with these settings"
+            for k in assignment.empty_stages if not schedule.stages[k].adds_nothing]
+
+
+def compile_schedule(design: Design, boundaries, sigmas, percent_to_sigma: PercentToSigma, *, detail: str = "",
+                     suffix: str = "", order: str = "paper", areas: dict[str, float] | None = None,
+                     header: str = "") -> CompiledSchedule:
+    """The design's schedule, compiled for a sampler's sigmas, with its preview.
+
+    order "paper" gives each attribute its paper band ("by attribute"); "as chained" and "by area" put the
+    design's attributes, so ordered, onto consecutive bands ("in chain order"). Steps landing exactly on a
+    cut are untied (`untie_cuts`).
+    """
+    try:
+        ordered = design if order == "paper" else design.in_order(order, areas)
+    except HieraFashError as exc:
+        raise exc.for_input("body_masks") from None
+    try:
+        schedule = build_schedule(ordered, boundaries, detail, suffix, "by attribute" if order == "paper"
+                                  else "in chain order")
+        cuts = untie_cuts(schedule.cut_percents(), sigmas, percent_to_sigma)
+    except ScheduleError as exc:
+        raise exc.for_input("boundaries") from None
+    assignment = assign_steps(sigmas, cuts, percent_to_sigma)
+    return CompiledSchedule(schedule, tuple(cuts), tuple(as_float32(sigmas).tolist()),
+                            format_preview(schedule, assignment, cuts, header),
+                            tuple(empty_stage_warnings(schedule, assignment)))

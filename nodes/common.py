@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+from collections.abc import Callable
 
 from comfy_api.latest import io
 
@@ -50,3 +51,13 @@ def node_errors(node_name: str, default_input: str):
         yield
     except HieraFashError as exc:
         raise input_error(node_name, exc.input_name or default_input, exc.problem) from None
+
+
+def validation_result(node_name: str, default_input: str, check: Callable[[], object]) -> bool | str:
+    """`validate_inputs`'s answer: True, or the message `node_errors` gives for the core's error."""
+    try:
+        with node_errors(node_name, default_input):
+            check()
+    except HieraFashInputError as exc:
+        return str(exc)
+    return True

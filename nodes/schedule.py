@@ -8,19 +8,9 @@ import comfy.samplers
 import node_helpers
 from comfy_api.latest import io, ui
 
-from ..hierafash_core.schedule import (
-    PAPER_BOUNDARIES,
-    CompiledSchedule,
-    ScheduleError,
-    assign_steps,
-    build_schedule,
-    format_preview,
-    parse_boundaries,
-    percent_ranges,
-    untie_cuts,
-)
+from ..hierafash_core.schedule import PAPER_BOUNDARIES, CompiledSchedule, compile_schedule, parse_boundaries
 from ..hierafash_core.vocab import ATTRIBUTE_ORDERS, official_added_prompt
-from .common import CATEGORY, advanced, input_error, node_errors, schema
+from .common import CATEGORY, advanced, input_error, node_errors, schema, validation_result
 from .common import BodyMasks as BodyMasksType
 from .common import Design as DesignType
 from .common import Schedule as ScheduleType
@@ -81,9 +71,11 @@ class HierarchicalPromptScheduler(io.ComfyNode):
                                  "Steps at t >= the first value see only the concept; each further value starts "
                                  "the next attribute. The paper's: 900, 800, 710, 630, 560, 500."),
                 io.Combo.Input("attribute_order", options=list(ATTRIBUTE_ORDERS), default="paper",
-                               tooltip="Order of the attribute stages: the paper's A1 -> A5 (clothing length, sleeve "
-                                       "length, sleeve type, collar, hem; what the model was trained on), as chained, "
-                                       "or by affected body area, largest first (needs body_masks)."),
+                               tooltip="Where the attributes go. 'paper': each attribute in its own band of the "
+                                       "paper (A1 clothing length 800-899, A2 sleeve length, A3 sleeve type, A4 "
+                                       "collar, A5 hem; what the model was trained on), a band whose attribute the "
+                                       "design lacks adding nothing. 'as chained' or 'by area' (largest body area "
+                                       "first, needs body_masks): the attributes, so ordered, on consecutive bands."),
                 BodyMasksType.Input("body_masks", optional=True,
                                     tooltip="Regions from Pose Mask Builder, for attribute_order 'by area'."),
             ],
@@ -98,13 +90,9 @@ class HierarchicalPromptScheduler(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, boundaries=None):
-        if boundaries is None:  # linked input: checked at run time
+        if boundaries is None:  # a linked input is checked at run time
             return True
-        try:
-            parse_boundaries(boundaries)
-        except ScheduleError as exc:
-            return f"{NODE_NAME}: input 'boundaries': {exc}"
-        return True
+        return validation_result(NODE_NAME, "boundaries", lambda: parse_boundaries(boundaries))
 
     @classmethod
     def execute(cls, design, clip, model, steps, scheduler, detail="", suffix="",
@@ -113,25 +101,15 @@ class HierarchicalPromptScheduler(io.ComfyNode):
             raise input_error(NODE_NAME, "clip", "no text encoder: load a checkpoint that contains one, "
                                                  "or add a CLIP loader")
         areas = body_masks and {kind: float(mask.sum()) for kind, mask in body_masks.by_kind.items()}
-        with node_errors(NODE_NAME, "body_masks"):
-            design = design.in_order(attribute_order, areas)
-        try:
-            schedule = build_schedule(design, parse_boundaries(boundaries), detail, suffix)
-        except ScheduleError as exc:
-            raise input_error(NODE_NAME, "boundaries", str(exc)) from None
         sigmas, percent_to_sigma = sampler_sigmas(model, scheduler, steps)
-        try:
-            cuts = untie_cuts(schedule.cut_percents(), sigmas, percent_to_sigma)
-        except ScheduleError as exc:
-            raise input_error(NODE_NAME, "boundaries", str(exc)) from None
-        compiled = CompiledSchedule(schedule, tuple(cuts))
-        assignment = assign_steps(sigmas, cuts, percent_to_sigma)
-        preview = format_preview(schedule, assignment, cuts, header=f"{steps} steps, {scheduler} scheduler "
-                                 f"(stages: {len(percent_ranges(cuts))})")
-        for k in assignment.empty_stages:
-            logging.warning("%s: stage %r gets no sampler step at %d %s steps", NODE_NAME,
-                            schedule.stages[k].name, steps, scheduler)
-        return io.NodeOutput(encode_ranged(clip, compiled), compiled, preview, ui=ui.PreviewText(preview))
+        with node_errors(NODE_NAME, "boundaries"):
+            compiled = compile_schedule(design, parse_boundaries(boundaries), sigmas, percent_to_sigma,
+                                        detail=detail, suffix=suffix, order=attribute_order, areas=areas,
+                                        header=f"{steps} steps, {scheduler} scheduler")
+        for warning in compiled.warnings:
+            logging.warning("%s: %s at %d %s steps", NODE_NAME, warning, steps, scheduler)
+        return io.NodeOutput(encode_ranged(clip, compiled), compiled, compiled.preview,
+                             ui=ui.PreviewText(compiled.preview))
 
 
 NODES = [HierarchicalPromptScheduler]

@@ -11,6 +11,7 @@ from PIL import Image
 from support.graphs import TINY_CONTROLNET, Graph, add_scheduler, base_models, hierarchical_design
 
 from hierafash_core.noise import discrete_percent_to_sigma, sd_sigmas, timestep_to_percent
+from hierafash_core.pose import load_pose_preset
 
 WIDTH, HEIGHT = 64, 88  # the official 512 x 704 aspect, at test size
 P2S = discrete_percent_to_sigma(sd_sigmas())
@@ -25,15 +26,20 @@ def source_image(comfy_base):
 
 
 def edit_graph(probe_path, source, *, steps=12, sampler="euler", scheduler="normal", edit="all",
-               differential=False, differential_after=False, feather=0.0, attributes=None):
+               differential=False, differential_after=False, feather=0.0, attributes=None, denoise=1.0,
+               pose=None):
     g = Graph()
     model, clip, vae = base_models(g)
     image = g.add("LoadImage", image=source).out(0)
+    pose_inputs = {}
+    if pose is not None:  # one frame per image
+        image = g.add("RepeatImageBatch", image=image, amount=len(pose)).out(0)
+        pose_inputs["pose_keypoint"] = g.add("HieraFashTestPoseKeypoint", pose_json=json.dumps(pose)).out(0)
     design = hierarchical_design(g, *([] if attributes is None else [attributes]))
     sched = add_scheduler(g, design, clip, model, steps=steps, scheduler=scheduler)
     masks = g.add("HieraFashPoseMaskBuilder", preset="front_standing", width=512, height=704, category="Dress",
                   person=-1, grow=0.05, feather=feather, coordinates="auto", missing_keypoints="estimate",
-                  external_mode="union", image=image, design=design)
+                  external_mode="union", image=image, design=design, **pose_inputs)
     if differential:
         model = g.add("DifferentialDiffusion", model=model, strength=1.0).out(0)
     edit = g.add("HieraFashAttributeEdit", model=model, vae=vae, image=image, schedule=sched.out(1),
@@ -48,7 +54,7 @@ def edit_graph(probe_path, source, *, steps=12, sampler="euler", scheduler="norm
                  pose_image=masks.out(1), strength=1.0, band="all steps (official code)",
                  start_percent=0.0, end_percent=1.0)
     sampled = g.add("KSampler", model=probed, positive=pose.out(0), negative=pose.out(1), latent_image=edit.out(1),
-                    seed=5, steps=steps, cfg=5.0, sampler_name=sampler, scheduler=scheduler, denoise=1.0)
+                    seed=5, steps=steps, cfg=5.0, sampler_name=sampler, scheduler=scheduler, denoise=denoise)
     ids = {
         "out": g.add("SaveLatent", samples=sampled.out(0), filename_prefix="latents/edit_out"),
         "src": g.add("SaveLatent", samples=edit.out(1), filename_prefix="latents/edit_src"),
@@ -74,8 +80,10 @@ def run_edit(comfy, comfy_base, probe_log, source, **kwargs):
     entry = comfy.run(prompt)
     out = load_output(comfy_base, entry, ids["out"], "latents")
     src = load_output(comfy_base, entry, ids["src"], "latents")
-    mask = torch.from_numpy(load_output(comfy_base, entry, ids["mask"], "images")[..., 0].astype(np.float32) / 255)
-    return entry, ids, out, src, mask
+    item = entry["outputs"][ids["mask"]]["images"]
+    mask = torch.stack([torch.from_numpy(np.asarray(Image.open(comfy_base / "output" / i["subfolder"] / i["filename"])
+                                                    .convert("RGB"))[..., 0].astype(np.float32) / 255) for i in item])
+    return entry, ids, out, src, mask[0] if len(mask) == 1 else mask
 
 
 def latent_mask(mask, latent):
@@ -129,10 +137,39 @@ def test_editing_only_later_attributes_starts_later(comfy, comfy_base, probe_log
                               edit="collar, hem")
     assert len(probe_log("unet")) == 68  # starts at the collar's t = 671
     plan = entry["outputs"][ids["plan"]]["text"][0].splitlines()
-    assert plan[0].startswith("editing V-Neck, Draped Hem; starts at t = 671")
-    assert plan[1] == "concept: - (before the edit starts: the noised source)"
-    assert plan[4] == "+sleeve type: V-Neck (from t = 671)"  # band 630-709 straddles the start
-    assert plan[6] == "+hem: V-Neck, Draped Hem"
+    assert plan[0].startswith("editing collar (V-Neck), hem (Draped Hem); starts at t = 671")
+    assert plan[1] == "collar (V-Neck): region opens at t = 671, from step 33 of 100 (68 steps)"
+    assert plan[2] == "hem (Draped Hem): region opens at t = 591, from step 41 of 100 (60 steps)"
+
+
+def test_a_batch_with_a_different_region_per_image_keeps_each_images_own_edit(comfy, comfy_base, probe_log,
+                                                                                source_image):
+    # Issue 9.3: the wrapper must read the denoise mask per image, whatever shape ComfyUI passes it in.
+    frame = load_pose_preset("front_standing")[0]
+    moved = json.loads(json.dumps(frame))
+    xy = moved["people"][0]["pose_keypoints_2d"]
+    moved["people"][0]["pose_keypoints_2d"] = [v + 96 if k % 3 == 0 else v for k, v in enumerate(xy)]
+    _, _, out, src, masks = run_edit(comfy, comfy_base, probe_log, source_image, edit="collar", pose=[frame, moved])
+    assert out.shape[0] == 2 and masks.shape[0] == 2
+    regions = [latent_mask(masks[k], out) > 0 for k in range(2)]
+    assert (regions[0] & ~regions[1]).any() and (regions[1] & ~regions[0]).any()  # the masks differ
+    for k in range(2):
+        assert torch.equal(out[k][..., ~regions[k]], src[k][..., ~regions[k]])  # its own outside, exactly
+        assert not torch.equal(out[k][..., regions[k]], src[k][..., regions[k]])  # its own edit kept
+
+
+def test_too_few_steps_say_so_in_the_plan(comfy, probe_log, source_image):
+    prompt, ids = edit_graph(probe_log.path, source_image, steps=1)
+    entry = comfy.run(prompt)
+    plan = entry["outputs"][ids["plan"]]["text"][0].splitlines()
+    assert plan[0].startswith("WARNING: clothing length (Long Dress) gets no sampler step")
+    assert "gets no sampler step at or below its start t = 911" in comfy.log_tail(200)
+
+
+def test_denoise_below_one_is_reported_at_sampling_time(comfy, probe_log, source_image):
+    prompt, _ = edit_graph(probe_log.path, source_image, steps=6, denoise=0.5)
+    comfy.run(prompt)
+    assert "below the edit start t = 911" in comfy.log_tail(200)
 
 
 @pytest.mark.parametrize("sampler", ["euler_ancestral", "dpmpp_2m", "dpmpp_sde", "dpmpp_2m_sde"])

@@ -99,8 +99,36 @@ def test_fewer_attributes_use_the_first_boundaries_like_the_official_code():
     assert build_schedule(Design(CONCEPT)).boundaries == (900,)
 
 
+def test_each_attribute_takes_its_own_paper_band():
+    # Issue 11.1: collar and hem only; A1's band (800-899) carries no collar, as in training captions.
+    design = Design(CONCEPT, "Dress")
+    for label, value in [ATTRS[4], ATTRS[3]]:  # chained hem first: the band, not the chain, decides
+        design = design.with_attribute(make_attribute(label, value, "", "Dress"))
+    schedule = build_schedule(design)
+    concept = ", ".join(CONCEPT)
+    bands = [(s.t_high, s.t_low, s.prompt, s.attribute and s.attribute.kind) for s in schedule.stages]
+    assert bands == [
+        (1000, 900, concept, None), (900, 800, concept, None), (800, 710, concept, None), (710, 630, concept, None),
+        (630, 560, concept + ", V-Neck", "collar"), (560, 500, concept + ", V-Neck, Draped Hem", "hem"),
+        (500, 0, concept + ", V-Neck, Draped Hem", None)]
+    assert [s.name for s in schedule.stages][1:4] == ["(no clothing length)", "(no sleeve length)", "(no sleeve type)"]
+    positional = build_schedule(design.in_order("paper"), layout="in chain order")  # the old rule, on request
+    assert [(s.t_high, s.t_low) for s in positional.stages][1:3] == [(900, 800), (800, 710)]
+    with pytest.raises(ScheduleError, match="more than one collar attribute"):
+        build_schedule(design.with_attribute(make_attribute("collar", "Boat Neck", "", "Dress")))
+
+
+def test_unused_bands_do_not_warn_in_the_preview():
+    design = Design(CONCEPT, "Dress").with_attribute(make_attribute("hem", "Slit Hem", "", "Dress"))
+    schedule = build_schedule(design)
+    cuts = schedule.cut_percents()
+    preview = format_preview(schedule, assign_steps(normal(2), cuts, P2S), cuts)
+    assert "WARNING: stage '+hem' gets no sampler step" in preview
+    assert "(no collar)" in preview and "WARNING: stage '(no" not in preview
+
+
 def test_too_many_attributes_for_the_boundaries_names_the_fix():
-    with pytest.raises(ScheduleError, match="5 attributes need 6 boundaries.*add 2 more"):
+    with pytest.raises(ScheduleError, match=r"reach band 5 \(Draped Hem\), which needs 6 boundaries.*add 2 more"):
         build_schedule(paper_design(5), (900, 800, 700, 600))
 
 
@@ -200,6 +228,19 @@ def test_a_step_exactly_on_a_cut_is_untied_into_the_earlier_stage():
     assert untied.stage_of_step[step + 1] == tied.active[step + 1][0]
 
 
+def test_a_cut_that_cannot_move_below_its_step_refuses():
+    # Boundaries 900, 899: one timestep apart. A step exactly on the first cut cannot move below itself
+    # without passing the next cut, so untying must refuse rather than put the cuts out of order.
+    cuts = [cut_percent(900), cut_percent(899)]
+    on_cut = P2S(cuts[0])
+    with pytest.raises(ScheduleError, match="lands exactly on boundary 1 and the next stage is too narrow"):
+        untie_cuts(cuts, [14.0, on_cut, 0.0], P2S)
+    # The last cut's upper limit is percent 1: a step there with nothing below it cannot move either.
+    last = [cut_percent(500)]
+    moved = untie_cuts(last, [14.0, P2S(last[0]), 0.0], P2S)
+    assert last[0] < moved[0] < 1.0
+
+
 def test_untie_leaves_untied_schedules_alone():
     cuts = build_schedule(paper_design()).cut_percents()
     for scheduler, make in SCHEDULERS.items():
@@ -230,7 +271,7 @@ def test_preview_lists_every_stage_with_its_band_and_prompt():
     assert "concept" in preview and "t 900-999" in preview and "steps 0-9 (10)" in preview
     assert "t 0-499" in preview and "steps 50-99 (50)" in preview
     assert preview.count("prompt: ") == 7
-    assert not math.isnan(cuts[0])
+    assert "0.0000-0.0996" in preview and "0.5000-1.0000" in preview  # percent bands of t 900 and t 500
 
 
 def flow_percent_to_sigma(shift=3.0):

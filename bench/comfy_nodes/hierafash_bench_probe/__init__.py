@@ -15,14 +15,27 @@ marker, because ComfyUI imports custom packs under a path-derived module name.
 
 from __future__ import annotations
 
+import importlib.util
 import time
+from pathlib import Path
 
-import comfy.patcher_extension
 from comfy_api.latest import ComfyExtension, io
 
 HIERAFASH_BENCH_PROBE = True
 WRAPPER_KEY = "hierafash_bench_probe"
 STATE: dict = {"counts": {}, "model_s": {}, "captured": {}, "model_sampling": None}
+
+
+def _pack_sampling():
+    """The pack's nodes/sampling.py, loaded by path: it imports only ComfyUI and torch."""
+    path = Path(__file__).resolve().parents[3] / "nodes" / "sampling.py"
+    spec = importlib.util.spec_from_file_location("hierafash_sampling_for_probe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sampling = _pack_sampling()
 
 
 def reset_counts(tag: str) -> None:
@@ -42,8 +55,7 @@ class HieraFashBenchCounter(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, tag) -> io.NodeOutput:
-        patched = model.clone()
-        STATE["model_sampling"] = patched.get_model_object("model_sampling")
+        STATE["model_sampling"] = model.get_model_object("model_sampling")
         counts, model_s = STATE["counts"], STATE["model_s"]
 
         def calc_cond_batch(executor, *args, **kwargs):
@@ -60,9 +72,8 @@ class HieraFashBenchCounter(io.ComfyNode):
             entry["control_calls"] += control is not None
             return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
 
-        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, WRAPPER_KEY, apply_model)
-        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, WRAPPER_KEY, calc_cond_batch)
-        return io.NodeOutput(patched)
+        return io.NodeOutput(sampling.patched_with(model, WRAPPER_KEY, apply_model=apply_model,
+                                                   calc_cond_batch=calc_cond_batch))
 
 
 class HieraFashBenchCapture(io.ComfyNode):

@@ -6,13 +6,26 @@ appends one JSON line per event to the file named by its `log_path` input:
 - {"ev": "mask", "sigma", "mask": [[...]]} per evaluation of a masked (inpainting) run.
 """
 
+import importlib.util
 import json
+from pathlib import Path
 
-import comfy.patcher_extension
 from comfy_api.latest import ComfyExtension, io
 
 STAGE_KEY = "hierafashdiff_stage"
 PROBE_KEY = "hierafash_test_probe"
+
+
+def _pack_sampling():
+    """The pack's nodes/sampling.py, loaded by path: it imports only ComfyUI and torch."""
+    path = Path(__file__).resolve().parents[3] / "nodes" / "sampling.py"
+    spec = importlib.util.spec_from_file_location("hierafash_sampling_for_probe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sampling = _pack_sampling()
 
 
 class HieraFashTestProbe(io.ComfyNode):
@@ -28,7 +41,6 @@ class HieraFashTestProbe(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, log_path) -> io.NodeOutput:
-        patched = model.clone()
         stage_of_uuid = {}
 
         def log(**event):
@@ -50,18 +62,12 @@ class HieraFashTestProbe(io.ComfyNode):
                 control=control is not None)
             return executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
 
-        previous = patched.model_options.get("denoise_mask_function")
-
         def denoise_mask(sigma, mask, extra_options):
-            if previous is not None:
-                mask = previous(sigma, mask, extra_options)
             log(ev="mask", sigma=float(sigma[0]), mask=mask[0, 0].tolist())
             return mask
 
-        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, PROBE_KEY, calc_cond_batch)
-        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, PROBE_KEY, apply_model)
-        patched.set_model_denoise_mask_function(denoise_mask)
-        return io.NodeOutput(patched)
+        return io.NodeOutput(sampling.patched_with(model, PROBE_KEY, denoise_mask, calc_cond_batch=calc_cond_batch,
+                                                   apply_model=apply_model))
 
 
 class HieraFashTestPoseKeypoint(io.ComfyNode):
