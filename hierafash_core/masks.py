@@ -400,6 +400,12 @@ def build_body_masks(
         for n, f in enumerate(frames)
         if (f.width, f.height) != canvas
     ]
+    report += [
+        f"frame {n}: keypoints missing (NaN, not detected or low confidence): "
+        + ", ".join(KEYPOINT_NAMES[i] for i in (~f.visible).nonzero().flatten().tolist())
+        for n, f in enumerate(frames)
+        if not bool(f.visible.all())
+    ]
     frames = [f if (f.width, f.height) == canvas else rescale_frame(f, width, height) for f in frames]
     category = (design.category if design is not None else None) or settings.category
     values = {kind: design.value_of(kind) for kind in SHAPING_KINDS if design and design.value_of(kind)}

@@ -13,9 +13,18 @@ from ..hierafash_core.masks import (
     MaskSettings,
     build_body_masks,
 )
-from ..hierafash_core.pose import load_pose_preset, pose_presets, read_pose_keypoint, render_pose, to_pose_keypoint
+from ..hierafash_core.pose import (
+    LARGEST,
+    OFFICIAL_STYLE,
+    RENDER_STYLES,
+    load_pose_preset,
+    pose_presets,
+    read_pose_keypoint,
+    render_pose,
+    to_pose_keypoint,
+)
 from ..hierafash_core.preview import overlay_regions
-from ..hierafash_core.vocab import concept_values
+from ..hierafash_core.vocab import attribute_kind, concept_values
 from .common import CATEGORY, advanced, input_error, node_errors, schema
 from .common import BodyMasks as BodyMasksType
 from .common import Design as DesignType
@@ -24,7 +33,7 @@ from .common import Schedule as ScheduleType
 POSE_KEYPOINT = io.Custom("POSE_KEYPOINT")
 BUILDER = "HieraFash Pose Mask Builder"
 APPLY_POSE = "HieraFash Apply Pose ControlNet"
-LARGEST = -1
+UNKNOWN = "unknown"
 
 
 class PoseMaskBuilder(io.ComfyNode):
@@ -73,6 +82,15 @@ class PoseMaskBuilder(io.ComfyNode):
                 io.Mask.Input("external_mask", optional=True,
                               tooltip="A mask from elsewhere (e.g. a garment segmentation), same size as the canvas. "
                                       "It is also the region of custom attributes."),
+                io.Combo.Input("current_length", options=[UNKNOWN, *attribute_kind("clothing_length").values],
+                               default=UNKNOWN, optional=True,
+                               tooltip="How long the garment in the image is now. Known, the length region spans "
+                                       "only the fabric between it and the design's length, and the hem region "
+                                       "is a band at it; 'unknown' covers every length of the category."),
+                io.Combo.Input("render_style", options=list(RENDER_STYLES), default=OFFICIAL_STYLE, optional=True,
+                               tooltip="How pose_image is drawn: 'ControlNet 1.0' as the official detector (joints, "
+                                       "then limbs blended at 0.6, and hands when the pose has them), for the "
+                                       "official weights; 'ControlNet 1.1' as controlnet_aux (no hands)."),
             ],
             outputs=[
                 BodyMasksType.Output(display_name="body_masks", tooltip="All regions, for HieraFash Attribute Edit."),
@@ -91,19 +109,20 @@ class PoseMaskBuilder(io.ComfyNode):
     @classmethod
     def execute(cls, preset, width, height, category, person, grow=DEFAULT_GROW, feather=0.0, coordinates="auto",
                 missing_keypoints="estimate", external_mode="union", pose_keypoint=None, image=None, design=None,
-                external_mask=None) -> io.NodeOutput:
+                external_mask=None, current_length=UNKNOWN, render_style=OFFICIAL_STYLE) -> io.NodeOutput:
         with node_errors(BUILDER, "pose_keypoint" if pose_keypoint is not None else "preset"):
             source = pose_keypoint if pose_keypoint is not None else load_pose_preset(preset)
-            frames = read_pose_keypoint(source, "largest" if person == LARGEST else person, coordinates)
+            frames = read_pose_keypoint(source, person, coordinates)
         images = None
         if image is not None:
             images, height, width = image.shape[:3]
-        settings = MaskSettings(category, None, grow, feather, missing_keypoints)
+        current = None if current_length == UNKNOWN else current_length
+        settings = MaskSettings(category, current, grow, feather, missing_keypoints)
         with node_errors(BUILDER, "pose_keypoint"):
             built = build_body_masks(frames, (width, height), design, external_mask, external_mode,
                                      settings=settings, images=images)
+            pose_image = render_pose(built.frames, render_style)
         by_kind = built.body_masks.by_kind
-        pose_image = render_pose(built.frames)
         backdrop = image[..., :3] if image is not None else pose_image
         overlay = overlay_regions(backdrop, {k: by_kind[k] for k in ("clothing_length", "hem", "sleeve_length",
                                                                     "collar")})

@@ -528,3 +528,39 @@ def test_keypoints_far_outside_the_canvas_are_refused_naming_the_limit():
     with pytest.raises(MaskError, match=r"left ankle keypoint lies at \(300, 28160\), more than 10 canvas") as error:
         body_part_mask(frame, "collar")
     assert error.value.input_name == "pose_keypoint"
+
+
+# --- the Pose Mask Builder's steps (build_body_masks) ---------------------------------------------------
+
+
+def test_build_reports_a_pose_fitted_onto_another_canvas_and_missing_keypoints():
+    (big,) = read_pose_keypoint([pose_entry(preset_points() * torch.tensor([2.0, 2.0, 1.0]), 2 * W, 2 * H)])
+    built = build_body_masks([big], (W, H))
+    assert any("the pose's 1024x1408 canvas was fitted onto 512x704" in line for line in built.report)
+    assert built.frames[0].width == W and built.body_masks.size == (H, W)
+    torch.testing.assert_close(built.body_masks.by_kind["collar"][0], body_part_mask(preset(), "collar").mask)
+    missing = build_body_masks([without("front_standing", "left wrist")], (W, H))
+    assert any("keypoints missing" in line and "left wrist" in line for line in missing.report)
+    assert not any("fitted" in line for line in missing.report)
+
+
+def test_build_refuses_an_external_mask_batch_that_fits_no_pose_frame():
+    with pytest.raises(MaskError, match="the external mask has 3 frames but the pose has 1") as error:
+        build_body_masks([preset()], (W, H), external=torch.ones(3, H, W))
+    assert error.value.input_name == "external_mask"
+    two = build_body_masks([preset()], (W, H), external=torch.ones(1, H, W), images=2)
+    assert two.body_masks.by_kind["custom"].shape == (2, H, W)
+    assert bool((two.body_masks.by_kind["collar"] == 1).all()), "union with an all-ones mask"
+
+
+def test_build_takes_the_category_target_length_and_collar_from_the_design():
+    from hierafash_core.design import Attribute, Design
+
+    design = Design(("Coat",), "Coat", (Attribute("clothing_length", "Knee-length Coat", "Knee-length"),
+                                        Attribute("collar", "Tailor Collar", "Tailor Collar")))
+    settings = MaskSettings(category="Blouse", current_length="Long")
+    by_kind = build_body_masks([preset()], (W, H), design, settings=settings).body_masks.by_kind
+    expected = body_part_mask(preset(), "length", category="Coat", target="Knee-length", current="Long").mask
+    torch.testing.assert_close(by_kind["clothing_length"][0], expected)
+    lapels = body_part_mask(preset(), "collar", category="Coat").mask
+    torch.testing.assert_close(by_kind["collar"][0], lapels)

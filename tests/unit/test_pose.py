@@ -160,7 +160,7 @@ def test_no_person_names_the_frame():
 
 def test_person_with_no_visible_keypoint_is_an_error():
     empty = torch.zeros(18, 3)
-    with pytest.raises(PoseError, match="no person in frame 0 has any visible keypoint"):
+    with pytest.raises(PoseError, match=r"1 person in frame 0, but every keypoint is missing \(18 at 0, 0"):
         read_pose_keypoint([entry(empty)])
     with pytest.raises(PoseError, match="person 1 in frame 0 has no visible keypoint"):
         read_pose_keypoint([entry(preset_points(), empty)], person=1)
@@ -289,9 +289,9 @@ def test_render_shape_range_and_black_background():
     assert not torch.equal(image[0], image[1])
 
 
-def test_render_draws_the_openpose_colours_at_the_expected_places():
+def test_controlnet_1_1_render_draws_dimmed_limbs_then_joints_on_top():
     (frame,) = read_pose_keypoint(load_pose_preset("front_standing"))
-    image = render_pose(frame)[0]
+    image = render_pose(frame, "ControlNet 1.1 (controlnet_aux)")[0]
     kp = frame.keypoints
     colors = torch.tensor(OPENPOSE_COLORS) / 255
     for limb, (a, b) in enumerate(OPENPOSE_LIMBS):
@@ -305,6 +305,58 @@ def test_render_draws_the_openpose_colours_at_the_expected_places():
     upper_arm = color_at(image, (kp[KEYPOINT["right shoulder"]] + kp[KEYPOINT["right elbow"]]) / 2)
     torch.testing.assert_close(upper_arm, torch.tensor([1.0, 170 / 255, 0.0]) * 0.6)
     assert float(color_at(image, torch.tensor([60.0, 600.0])).sum()) == 0
+
+
+def test_controlnet_1_0_render_blends_each_limb_at_0_6_over_the_joints():
+    (frame,) = read_pose_keypoint(load_pose_preset("front_standing"))
+    image = render_pose(frame, "ControlNet 1.0 (official)")[0]
+    kp = frame.keypoints
+    colors = torch.tensor(OPENPOSE_COLORS) / 255
+    middle = (kp[KEYPOINT["right shoulder"]] + kp[KEYPOINT["right elbow"]]) / 2  # over black
+    torch.testing.assert_close(color_at(image, middle), torch.tensor([1.0, 170 / 255, 0.0]) * 0.6)
+    # a wrist or an ankle ends one limb: its joint shows through that limb at 0.4
+    for joint, limb in (("right wrist", (3, 4)), ("left wrist", (6, 7)), ("right ankle", (9, 10))):
+        below = colors[KEYPOINT[joint]]
+        over = colors[OPENPOSE_LIMBS.index(limb)]
+        torch.testing.assert_close(color_at(image, kp[KEYPOINT[joint]]), 0.4 * below + 0.6 * over, msg=joint)
+    assert torch.equal(render_pose(frame)[0], render_pose(frame, "ControlNet 1.1 (controlnet_aux)")[0]), "the default"
+    assert not torch.equal(image, render_pose(frame)[0])
+    with pytest.raises(PoseError, match="render style must be one of") as error:
+        render_pose(frame, "sketch")
+    assert error.value.input_name == "render_style"
+
+
+def with_right_hand(hand: torch.Tensor) -> dict:
+    pose = load_pose_preset("front_standing")
+    pose[0]["people"][0]["hand_right_keypoints_2d"] = hand.flatten().tolist()
+    return pose[0]
+
+
+def test_hands_are_read_rescaled_written_and_drawn_in_the_official_style():
+    wrist = preset_points()[KEYPOINT["right wrist"], :2]
+    # a flat hand hanging down: the wrist, then each finger's four joints 12 px apart, fingers 6 px apart
+    hand = torch.zeros(21, 3)
+    hand[0] = torch.tensor([*wrist.tolist(), 1.0])
+    for finger in range(5):
+        for joint in range(4):
+            hand[1 + 4 * finger + joint] = torch.tensor([wrist[0] - 12 + 6 * finger, wrist[1] + 12 * (joint + 1), 0.8])
+    (frame,) = read_pose_keypoint([with_right_hand(hand)])
+    assert frame.hands.shape == (2, 21, 2) and bool(frame.hands[1].isnan().all()), "no left hand given"
+    torch.testing.assert_close(frame.hands[0], hand[:, :2])
+    doubled = rescale_frame(frame, 2 * W, 2 * H)
+    torch.testing.assert_close(doubled.hands[0], hand[:, :2] * 2)
+    written = to_pose_keypoint(frame)[0]["people"][0]
+    assert written["hand_right_keypoints_2d"][:3] == [*wrist.tolist(), 1.0]
+    assert written["hand_left_keypoints_2d"] == [0.0] * 63
+    # drawn: blue joints, bones in the hues of their order (the thumb's first bone red)
+    image = render_pose(frame, "ControlNet 1.0 (official)")[0]
+    fingertip = hand[20, :2]
+    torch.testing.assert_close(color_at(image, fingertip), torch.tensor([0.0, 0.0, 1.0]))
+    thumb_bone = (hand[1, :2] + hand[2, :2]) / 2  # bone 1 of 20: hue 1/20, HSV (0.05, 1, 1)
+    torch.testing.assert_close(color_at(image, thumb_bone), torch.tensor([1.0, 0.3, 0.0]))
+    body_only = read_pose_keypoint(load_pose_preset("front_standing"))
+    aux = "ControlNet 1.1 (controlnet_aux)"
+    assert torch.equal(render_pose(frame, aux), render_pose(body_only, aux)), "controlnet_aux draws no hands"
 
 
 def test_render_skips_limbs_with_a_missing_end():
@@ -345,3 +397,39 @@ def test_single_threaded_restores_the_thread_count():
 def test_pose_frame_visibility_uses_nan():
     frame = PoseFrame(torch.tensor([[1.0, 2.0]] * 17 + [[math.nan, math.nan]]), 4, 4)
     assert frame.visible.tolist() == [True] * 17 + [False]
+
+
+# --- no silent no-ops (issue 11 item 4) ----------------------------------------------------------------
+
+
+def test_forcing_normalized_on_a_pixel_pose_is_refused_naming_both_settings():
+    with pytest.raises(PoseError, match=r"read as normalized coordinates, the person in frame 0 lies entirely "
+                                        r"outside the 512x704 canvas.*set coordinates to 'auto' or 'pixels'") as error:
+        read_pose_keypoint([entry(preset_points())], coordinates="normalized")
+    assert error.value.input_name == "coordinates"
+
+
+def test_a_pose_off_its_own_canvas_is_refused_in_auto():
+    with pytest.raises(PoseError, match="lies entirely outside the 512x704 canvas") as error:
+        read_pose_keypoint([entry(scaled(preset_points(), 1.0, shift=(2000.0, 0.0)))])
+    assert error.value.input_name == "pose_keypoint"
+
+
+def test_person_index_out_of_range_names_the_person_widget_and_its_largest_value():
+    with pytest.raises(PoseError, match=r"valid: 0\.\.1, or -1 for the largest") as error:
+        read_pose_keypoint([entry(preset_points(), preset_points())], person=5)
+    assert error.value.input_name == "person" and "'largest'" not in str(error.value)
+    big, small = preset_points(), scaled(preset_points(), 0.5, shift=(300.0, 300.0))
+    (largest,) = read_pose_keypoint([entry(small, big)], person=-1)
+    torch.testing.assert_close(largest.keypoints, big[:, :2])
+
+
+def test_nan_coordinates_are_reported_as_missing_keypoints_not_as_nobody():
+    nan_person = torch.full((18, 3), math.nan)
+    with pytest.raises(PoseError, match=r"1 person in frame 0, but every keypoint is missing \(18 with NaN") as error:
+        read_pose_keypoint([entry(nan_person)])
+    assert "nobody" not in str(error.value)
+    points = preset_points()
+    points[KEYPOINT["left wrist"], :2] = math.nan
+    (frame,) = read_pose_keypoint([entry(points)])
+    assert not bool(frame.visible[KEYPOINT["left wrist"]]) and int(frame.visible.sum()) == 17
