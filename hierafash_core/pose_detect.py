@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .errors import HieraFashError
-from .pose import NUM_KEYPOINTS, PoseFrame, render_pose
+from .pose import NUM_KEYPOINTS, PoseFrame, read_pose_keypoint, render_pose
 
 BODY_WEIGHTS = "body_pose_model.pth"
 HAND_WEIGHTS = "hand_pose_model.pth"
@@ -85,14 +85,8 @@ def _flatten(keypoints, expected: int, scale: tuple[float, float]) -> list[float
 
 
 def entry_frames(entry: dict) -> list[PoseFrame]:
-    """Each person of a POSE_KEYPOINT entry written in pixels, as a PoseFrame (missing points NaN)."""
-    frames = []
-    for person in entry["people"]:
-        xyc = torch.tensor(person["pose_keypoints_2d"], dtype=torch.float32).view(NUM_KEYPOINTS, 3)
-        missing = (xyc[:, 2] <= 0) | (xyc[:, :2] == 0).all(dim=-1)
-        frames.append(PoseFrame(xyc[:, :2].masked_fill(missing[:, None], math.nan),
-                                entry["canvas_width"], entry["canvas_height"]))
-    return frames
+    """Each person of a POSE_KEYPOINT entry written in pixels, as the pack reads them (missing points NaN)."""
+    return [read_pose_keypoint([entry], person=k, coordinates="pixels")[0] for k in range(len(entry["people"]))]
 
 
 def render_entry(entry: dict) -> torch.Tensor:
