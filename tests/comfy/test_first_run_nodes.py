@@ -1,0 +1,70 @@
+"""The nodes a first session starts from: the example figure, the region preview with its legend, size and steps."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from support.graphs import Graph
+
+from hierafash_core.synthetic import draw_figure, example_spec, sample_figures
+from hierafash_core.vocab import region_color
+
+WIDTH, HEIGHT = 128, 176
+
+
+def images_of(comfy, entry, node) -> list[np.ndarray]:
+    return [np.asarray(Image.open(io.BytesIO(comfy.view(i))).convert("RGB"))
+            for i in entry["outputs"][str(node)]["images"]]
+
+
+def example_graph(seed=0):
+    g = Graph()
+    figure = g.add("HieraFashExampleFigure", seed=seed, width=WIDTH, height=HEIGHT)
+    masks = g.add("HieraFashPoseMaskBuilder", preset="front_standing", width=512, height=704, category="Dress",
+                  person=-1, image=figure.out(0), pose_keypoint=figure.out(1))
+    preview = g.add("HieraFashPreviewGarmentRegions", body_masks=masks.out(0), image=figure.out(0))
+    shown = g.add("PreviewImage", images=figure.out(0))
+    return g, preview, shown
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_example_figure_is_the_generators_figure(comfy, seed):
+    g, _, shown = example_graph(seed)
+    entry = comfy.run(g.prompt())
+    (image,) = images_of(comfy, entry, shown)
+    spec = example_spec() if seed == 0 else sample_figures(1, seed)[0]
+    expected = np.clip(np.rint(draw_figure(spec, WIDTH, HEIGHT).image * 255), 0, 255).astype(np.uint8)
+    assert image.shape == (HEIGHT, WIDTH, 3)
+    assert np.abs(image.astype(int) - expected).max() <= 1
+
+
+def test_region_preview_shows_every_region_with_a_legend_before_sampling(comfy):
+    g, preview, _ = example_graph()
+    entry = comfy.run(g.prompt())  # no sampler in the graph: the preview is an output node of its own
+    (image,) = images_of(comfy, entry, preview)
+    assert image.shape[1] == WIDTH and image.shape[0] > HEIGHT  # the legend sits below, covering nothing
+    legend = image[HEIGHT:].reshape(-1, 3).astype(int)
+    for kind in ("clothing_length", "sleeve_length", "collar", "hem"):
+        color = np.rint(np.array(region_color(kind)) * 255)
+        assert (np.abs(legend - color).max(axis=1) <= 2).sum() >= 9, f"no legend swatch for {kind}"
+    tinted = image[:HEIGHT].astype(int)
+    figure = np.rint(draw_figure(example_spec(), WIDTH, HEIGHT).image * 255)
+    assert (np.abs(tinted - figure).max(axis=-1) > 8).mean() > 0.05  # the regions are drawn on the figure
+
+
+@pytest.mark.parametrize(("preset", "size"), [("quick try (256 x 352, 20 steps)", (256, 352, 20)),
+                                              ("paper (512 x 704, 100 steps)", (512, 704, 100)),
+                                              ("custom (the values below)", (192, 128, 7))])
+def test_size_and_steps_feeds_sizes_and_steps(comfy, preset, size):
+    g = Graph()
+    settings = g.add("HieraFashSizeAndSteps", preset=preset, width=192, height=128, steps=7)
+    empty = g.add("EmptyImage", width=settings.out(0), height=settings.out(1), batch_size=1, color=0)
+    shown = g.add("PreviewImage", images=empty.out(0))
+    text = g.add("PreviewAny", source=settings.out(2))
+    entry = comfy.run(g.prompt())
+    (image,) = images_of(comfy, entry, shown)
+    assert (image.shape[1], image.shape[0]) == size[:2]
+    assert entry["outputs"][str(text)]["text"] == [str(size[2])]
