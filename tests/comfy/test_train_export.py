@@ -86,3 +86,13 @@ def test_lora_export_loads_with_stock_lora_loading(comfy_base, tmp_path):
     # 4 transformer blocks (input, middle, 2 output) x 2 attentions x q, k, v, out
     assert len(report["patched"]) == 32
     assert {k.rsplit(".", 2)[-2] for k in report["patched"]} == {"to_q", "to_k", "to_v", "0"}
+
+
+def test_shipped_full_size_configs_match_comfyuis_models(tmp_path):
+    """SD 1.5 and SD 2.1-base: our UNet config is ComfyUI's template key for key, shape for shape, and our
+    ldm export of a full-size ControlNet has exactly the keys and shapes of the ControlNet ComfyUI builds."""
+    comfy_side("configs", tmp_path / "configs.json")
+    report = json.loads((tmp_path / "configs.json").read_text())
+    for family in ("sd15", "sd21-base"):
+        assert report[family]["unet"] == [] and report[family]["controlnet"] == [], family
+        assert report[family]["unet_keys"] == 686 and report[family]["controlnet_keys"] == 340, family

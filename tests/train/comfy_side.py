@@ -5,6 +5,10 @@
     python comfy_side.py lora CHECKPOINT.safetensors LORA.safetensors OUT.json
         ComfyUI's stock LoRA loading applies the LoRA to the checkpoint; OUT lists the patched weights and
         every "lora key not loaded" line it logged.
+    python comfy_side.py configs OUT.json
+        The shipped full-size diffusers configs (SD 1.5, SD 2.1-base), built on the meta device, against
+        ComfyUI's own templates: the UNet through ComfyUI's diffusers-key map, and our ldm ControlNet export
+        against the ControlNet ComfyUI builds for that config. OUT holds every key or shape that differs.
 """
 
 import json
@@ -48,5 +52,52 @@ def lora(checkpoint, lora_path, out_path):
         json.dump({"patched": sorted(patched.patches), "not_loaded": [m for m in messages if "not loaded" in m]}, f)
 
 
+def _shapes(module) -> dict:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def _differences(ours: dict, theirs: dict) -> list[str]:
+    out = [f"only ours: {k}" for k in ours.keys() - theirs.keys()]
+    out += [f"only ComfyUI: {k}" for k in theirs.keys() - ours.keys()]
+    return out + [f"{k}: {ours[k]} vs {theirs[k]}" for k in ours.keys() & theirs.keys() if ours[k] != theirs[k]]
+
+
+def configs(out_path):
+    import comfy.cldm.cldm
+    import comfy.model_detection
+    import comfy.ops
+    from accelerate import init_empty_weights
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from hierafash_train.export import LDM_PREFIX, controlnet_to_ldm
+    from hierafash_train.models import CONFIGS
+
+    report = {}
+    ops = comfy.ops.disable_weight_init
+    for family in ("sd15", "sd21-base"):
+        with init_empty_weights():
+            unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(CONFIGS / family / "unet"))
+            net = ControlNetModel.from_config(ControlNetModel.load_config(CONFIGS / family / "controlnet"))
+        ours_unet = _shapes(unet)
+        config = comfy.model_detection.unet_config_from_diffusers_unet(unet.state_dict())
+        if config is None:
+            report[family] = {"unet": ["no ComfyUI template matches the shipped UNet config"]}
+            continue
+        comfy_unet = _shapes(UNetModel(**config, device="meta", operations=ops))
+        key_map = comfy.utils.unet_to_diffusers(config)  # diffusers key -> ldm key
+        mapped = {ldm: ours_unet[diffusers] for diffusers, ldm in key_map.items() if diffusers in ours_unet}
+        cn_config = comfy.model_detection.unet_config_from_diffusers_unet(net.state_dict())
+        cn_config = {k: v for k, v in cn_config.items() if k != "out_channels"}
+        comfy_cn = _shapes(comfy.cldm.cldm.ControlNet(hint_channels=3, **cn_config, device="meta", operations=ops))
+        exported = {k.removeprefix(LDM_PREFIX): tuple(v.shape)
+                    for k, v in controlnet_to_ldm(net.state_dict(), net.config).items()}
+        unmapped = [f"not in ComfyUI's map: {k}" for k in ours_unet.keys() - key_map.keys()]
+        report[family] = {"unet": unmapped + _differences(mapped, comfy_unet), "unet_keys": len(ours_unet),
+                          "controlnet": _differences(exported, comfy_cn), "controlnet_keys": len(exported)}
+    with open(out_path, "w") as f:
+        json.dump(report, f, indent=1)
+
+
 if __name__ == "__main__":
-    {"controlnet": controlnet, "lora": lora}[sys.argv[1]](*sys.argv[2:])
+    {"controlnet": controlnet, "lora": lora, "configs": configs}[sys.argv[1]](*sys.argv[2:])
