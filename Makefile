@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The comfy and browser tiers run once per runtime; everything else once, in the default runtime's venv.
 RUNTIME_TIERS := comfy or browser
 
-.PHONY: setup browser-deps run test test-unit test-comfy test-browser lint bench mutate
+.PHONY: setup browser-deps run test test-unit test-comfy test-browser lint bench mutate quality
 
 # One venv per runtime, each rebuilt when the pins change.
 define runtime_venv
@@ -58,6 +58,11 @@ lint: setup
 bench: $(call venv,$(RUNTIME))/.ready
 	$(call venv,$(RUNTIME))/bin/python bench/run_bench.py $(if $(filter-out 0 no false,$(QUICK)),--quick) \
 		$(if $(CKPT),--ckpt $(CKPT)) $(if $(CONTROLNET),--controlnet $(CONTROLNET)) $(ARGS)
+
+# Synthetic benchmark, quick mode (QUALITY.md): draws figures, checks the oracles read them back and that
+# `hierafash train` on tiny models lowers the loss; writes bench/quality/quick.json. No full mode yet.
+quality: $(call venv,$(RUNTIME))/.ready
+	$(call venv,$(RUNTIME))/bin/python bench/quality.py $(ARGS)
 
 # Plants each one-line bug of tests/mutations.json in a copy of the tree and fails if no test catches one.
 mutate: setup
