@@ -23,6 +23,7 @@ from typing import Literal
 import torch
 
 from .errors import HieraFashError
+from .raster import fill_ellipse, fill_segment
 
 POSES_DIR = Path(__file__).parent / "data" / "poses"
 
@@ -410,62 +411,21 @@ def _points(keypoints: torch.Tensor) -> list[complex | None]:
 def _draw_limbs(image: torch.Tensor, points, colors: torch.Tensor, scale: float, blend: float):
     for (a, b), color in zip(OPENPOSE_LIMBS, colors[: len(OPENPOSE_LIMBS)], strict=True):
         if points[a] is not None and points[b] is not None:
-            _fill_ellipse(image, points[a], points[b], STICK_WIDTH * scale, color, blend)
+            fill_ellipse(image, points[a], points[b], STICK_WIDTH * scale, color, blend)
 
 
 def _draw_joints(image: torch.Tensor, points, colors: torch.Tensor, scale: float):
     for point, color in zip(points, colors, strict=True):
         if point is not None:
-            _fill_ellipse(image, point, point, JOINT_RADIUS * scale, color)
+            fill_ellipse(image, point, point, JOINT_RADIUS * scale, color)
 
 
 def _draw_hand(image: torch.Tensor, points, scale: float):
     for k, (a, b) in enumerate(HAND_BONES):
         if points[a] is not None and points[b] is not None:
             color = torch.tensor(colorsys.hsv_to_rgb(k / len(HAND_BONES), 1.0, 1.0), dtype=torch.float32)
-            _fill_segment(image, points[a], points[b], HAND_BONE_HALF_WIDTH * scale, color)
+            fill_segment(image, points[a], points[b], HAND_BONE_HALF_WIDTH * scale, color)
     joint = torch.tensor(HAND_JOINT_COLOR, dtype=torch.float32) / 255
     for point in points:
         if point is not None:
-            _fill_ellipse(image, point, point, JOINT_RADIUS * scale, joint)
-
-
-def _fill_segment(image: torch.Tensor, a: complex, b: complex, half_width: float, color: torch.Tensor):
-    """Paint the pixels within `half_width` of the segment a-b (a line of thickness 2 x half_width)."""
-    height, width = image.shape[:2]
-    low, high = complex(min(a.real, b.real), min(a.imag, b.imag)), complex(max(a.real, b.real), max(a.imag, b.imag))
-    x0, x1 = max(math.floor(low.real - half_width), 0), min(math.ceil(high.real + half_width) + 1, width)
-    y0, y1 = max(math.floor(low.imag - half_width), 0), min(math.ceil(high.imag + half_width) + 1, height)
-    if x0 >= x1 or y0 >= y1:
-        return
-    dx = torch.arange(x0, x1, dtype=torch.float32)[None, :] - a.real
-    dy = torch.arange(y0, y1, dtype=torch.float32)[:, None] - a.imag
-    d = b - a
-    t = ((dx * d.real + dy * d.imag) / max(abs(d) ** 2, 1e-12)).clamp(0, 1)
-    inside = (dx - t * d.real).square() + (dy - t * d.imag).square() <= half_width**2
-    region = image[y0:y1, x0:x1]
-    region.copy_(torch.where(inside[..., None], color, region))
-
-
-def _fill_ellipse(
-    image: torch.Tensor, a: complex, b: complex, half_width: float, color: torch.Tensor, blend: float = 1.0
-):
-    """Paint the ellipse whose major axis is the segment a-b (a circle when a == b), over what is there
-    at opacity `blend`."""
-    centre, half_length = (a + b) / 2, max(abs(b - a) / 2, half_width)
-    u = (b - a) / abs(b - a) if b != a else 1 + 0j
-    # axis-aligned half extents of the rotated ellipse
-    hx = math.hypot(half_length * u.real, half_width * u.imag)
-    hy = math.hypot(half_length * u.imag, half_width * u.real)
-    height, width = image.shape[:2]
-    x0, x1 = max(math.ceil(centre.real - hx), 0), min(math.floor(centre.real + hx) + 1, width)
-    y0, y1 = max(math.ceil(centre.imag - hy), 0), min(math.floor(centre.imag + hy) + 1, height)
-    if x0 >= x1 or y0 >= y1:
-        return
-    dx = torch.arange(x0, x1, dtype=torch.float32)[None, :] - centre.real
-    dy = torch.arange(y0, y1, dtype=torch.float32)[:, None] - centre.imag
-    along = (dx * u.real + dy * u.imag) / half_length
-    across = (dy * u.real - dx * u.imag) / half_width
-    region = image[y0:y1, x0:x1]
-    painted = color if blend == 1.0 else region * (1 - blend) + color * blend
-    region.copy_(torch.where((along.square() + across.square() <= 1)[..., None], painted, region))
+            fill_ellipse(image, point, point, JOINT_RADIUS * scale, joint)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import nodes as comfy_nodes
 from comfy_api.latest import io, ui
 
-from ..hierafash_core.masks import (
-    CANVAS_SIDES,
-    DEFAULT_GROW,
-    FEATHER_RANGE,
-    GROW_RANGE,
-    MaskSettings,
-    build_body_masks,
-)
+from ..hierafash_core.body_masks import CANVAS_SIDES, FEATHER_RANGE, GROW_RANGE, MaskSettings, build_body_masks
+from ..hierafash_core.masks import DEFAULT_GROW
 from ..hierafash_core.pose import (
     LARGEST,
     OFFICIAL_STYLE,
