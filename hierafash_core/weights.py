@@ -51,7 +51,7 @@ import shutil
 import struct
 import warnings
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -598,10 +598,14 @@ def written_by_us(path: str | os.PathLike) -> bool:
         return False
 
 
+def data_size(output: PlannedOutput) -> int:
+    """The bytes of the output's tensor data."""
+    return sum(t.numel() * t.element_size() for t in output.tensors.values())
+
+
 def output_size(output: PlannedOutput) -> int:
     """The bytes the output file will take."""
-    header = _header(output.tensors, {**output.metadata, DIGEST_KEY: output.digest})
-    return len(header) + sum(t.numel() * t.element_size() for t in output.tensors.values())
+    return len(_header(output.tensors, {**output.metadata, DIGEST_KEY: output.digest})) + data_size(output)
 
 
 DISK_MARGIN = 64 * 2**20  # left free beyond the outputs, for the file system's own needs
@@ -673,9 +677,10 @@ def refuse_foreign(path: Path) -> None:
             "or choose another output name")
 
 
-def write_output(output: PlannedOutput, overwrite: bool = False) -> WrittenFile:
+def write_output(output: PlannedOutput, overwrite: bool = False,
+                 advance: Callable[[int], None] | None = None) -> WrittenFile:
     """Write one safetensors file atomically and verified; an identical existing file is left as it is, and
-    overwrite replaces only a file this converter wrote."""
+    overwrite replaces only a file this converter wrote. `advance(bytes)` follows the tensor data written."""
     path = output.path
     existed = path.exists()
     if existed and holds(output):
@@ -692,6 +697,8 @@ def write_output(output: PlannedOutput, overwrite: bool = False) -> WrittenFile:
             file.write(_header(output.tensors, {**output.metadata, DIGEST_KEY: output.digest}))
             for name in sorted(output.tensors):
                 _write_tensor(file, output.tensors[name])
+                if advance:
+                    advance(output.tensors[name].numel() * output.tensors[name].element_size())
             file.flush()
             os.fsync(file.fileno())
         verify_safetensors(tmp, output.layout, output.digest)
@@ -745,9 +752,11 @@ class ConversionReport:
 
 def convert_checkpoint(source: str | os.PathLike, checkpoints_dir: str | os.PathLike,
                        controlnet_dir: str | os.PathLike, stem: str = DEFAULT_STEM,
-                       overwrite: bool = False) -> ConversionReport:
+                       overwrite: bool = False, progress: Callable[[int, int], None] | None = None
+                       ) -> ConversionReport:
     """Convert a ControlLDM checkpoint into `<checkpoints_dir>/<stem>_sd21.safetensors` and
-    `<controlnet_dir>/<stem>_pose_controlnet.safetensors`.
+    `<controlnet_dir>/<stem>_pose_controlnet.safetensors`; `progress(bytes written, bytes to write)` follows
+    the writing.
 
     Nothing is written unless both outputs can be: an existing output with other content stops the
     conversion before either file is touched, unless `overwrite` is set and the file is one this converter
@@ -768,7 +777,16 @@ def convert_checkpoint(source: str | os.PathLike, checkpoints_dir: str | os.Path
                                 "not replacing without overwrite")
     for conflict in conflicts:
         refuse_foreign(Path(conflict))
-    check_free_space(out for out in outputs if out.path not in identical)
-    written = tuple(_unchanged(out) if out.path in identical else write_output(out, overwrite) for out in outputs)
+    pending = [out for out in outputs if out.path not in identical]
+    check_free_space(pending)
+    total, done = sum(data_size(out) for out in pending), 0
+
+    def advance(nbytes: int) -> None:
+        nonlocal done
+        done += nbytes
+        progress(done, total)
+
+    written = tuple(_unchanged(out) if out.path in identical else write_output(out, overwrite, progress and advance)
+                    for out in outputs)
     return ConversionReport(loaded.path, written, parts.dropped, comfyui_prediction_guess(parts.checkpoint),
                             loaded.training_info)

@@ -15,7 +15,7 @@ from hierafash_cli import convert_cmd
 from hierafash_cli.server import ComfyError
 from hierafash_core.weights import CHECKPOINT_PARTS, CONTROLNET_PREFIX, SCHEDULE_BUFFERS, convert_checkpoint
 
-STEM = "hfd_replica"
+STEM = "hfd_replica"  # also what HieraFash Load Official Model names its conversion of hfd_replica.ckpt
 CHECKPOINT = f"{STEM}_sd21.safetensors"
 CONTROLNET = f"{STEM}_pose_controlnet.safetensors"
 STEPS = 4  # the UNet costs seconds per step on a CPU: few steps, and boundaries that give each stage one
@@ -47,15 +47,23 @@ class ServerLog:
             return f.read()
 
 
-def sample(comfy, comfy_base, probe_log, eps_patch: bool, schedule_and_pose: bool, prefix: str):
+def sample(comfy, comfy_base, probe_log, eps_patch: bool, schedule_and_pose: bool, prefix: str,
+           official_loader: str | None = None):
     """Sample the converted checkpoint at 64x64; return (final latent, probe events).
 
     With `schedule_and_pose`: C(t) from our scheduler plus the pose ControlNet on both conds, as the workflows do.
     One attribute keeps the text encodes few: the full-size OpenCLIP-H takes seconds per prompt on a CPU.
+    With `official_loader` (a checkpoint name): everything comes from HieraFash Load Official Model instead of the
+    stock loaders.
     """
     g = Graph()
-    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
-    model, clip, vae = ckpt.out(0), ckpt.out(1), ckpt.out(2)
+    if official_loader:
+        loader = g.add("HieraFashLoadOfficialModel", ckpt_name=official_loader)
+        control_net = loader.out(3)
+    else:
+        loader = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+        control_net = g.add("ControlNetLoader", control_net_name=CONTROLNET).out(0)
+    model, clip, vae = loader.out(0), loader.out(1), loader.out(2)
     if eps_patch:
         model = g.add("ModelSamplingDiscrete", model=model, sampling="eps", zsnr=False).out(0)
     positive = negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
@@ -64,7 +72,7 @@ def sample(comfy, comfy_base, probe_log, eps_patch: bool, schedule_and_pose: boo
         positive = add_scheduler(g, design, clip, model, steps=STEPS, scheduler="normal", boundaries=BOUNDARIES).out(0)
         pose = g.add("EmptyImage", width=64, height=64, batch_size=1, color=0).out(0)
         controlled = g.add("ControlNetApplyAdvanced", positive=positive, negative=negative,
-                           control_net=g.add("ControlNetLoader", control_net_name=CONTROLNET).out(0), image=pose,
+                           control_net=control_net, image=pose,
                            strength=1.0, start_percent=0.0, end_percent=1.0, vae=vae)
         positive, negative = controlled.out(0), controlled.out(1)
     sampled = g.add("KSampler", model=g.add("HieraFashTestProbe", model=model, log_path=probe_log.path).out(0),
@@ -162,3 +170,27 @@ def test_cli_convert_finds_the_outputs_up_to_date(comfy_base, converted, capsys)
                               "--name", STEM])
     assert args.func(args) == 0
     assert capsys.readouterr().out.count(" unchanged ") == 2
+
+
+def test_official_loader_gives_an_eps_model_clip_vae_and_the_pose_controlnet(comfy, comfy_base, converted, probe_log):
+    # `converted` wrote the files this node names after the replica: the node finds them up to date and loads them.
+    log = ServerLog(comfy)
+    latent, unet_calls = sample(comfy, comfy_base, probe_log, eps_patch=False, schedule_and_pose=True,
+                                prefix="official_loader", official_loader=converted.source.name)
+    assert not [w for w in MISSING_WEIGHT_WARNINGS if w in log.since()]
+    assert len(unet_calls) == STEPS and all(call["control"] for call in unet_calls), unet_calls
+    # ComfyUI alone guesses v for the replica (noise shrinks, see above): the node forces ε.
+    assert 0.8 < noise_kept(latent, unet_calls) < 1.25
+    assert {p.name for p in (comfy_base / "models" / "checkpoints").glob(f"{STEM}*.safetensors")} == {CHECKPOINT}
+
+
+def test_official_loader_refuses_a_crafted_file_with_the_converters_error(comfy, comfy_base):
+    crafted = comfy_base / "models" / "checkpoints" / "crafted.ckpt"
+    crafted.write_bytes(b"\x80\x02}q\x00.")  # a bare pickle: torch's legacy format, refused unread
+    g = Graph()
+    loader = g.add("HieraFashLoadOfficialModel", ckpt_name=crafted.name)
+    latent = g.add("EmptyLatentImage", width=64, height=64, batch_size=1).out(0)
+    g.add("PreviewImage", images=g.add("VAEDecode", samples=latent, vae=loader.out(2)).out(0))
+    with pytest.raises(ComfyError, match="HieraFash Load Official Model: input 'ckpt_name': .*legacy"):
+        comfy.run(g.prompt())
+    assert not list((comfy_base / "models" / "checkpoints").glob("crafted*.safetensors"))

@@ -292,6 +292,19 @@ def test_convert_writes_verified_safetensors(tmp_path, models):
     assert "epsilon" in report.summary() and "ModelSamplingDiscrete" in report.summary()
 
 
+def test_progress_follows_the_bytes_written(tmp_path, models):
+    state = controlldm_state()
+    calls = []
+    convert(save(tmp_path, lightning(state)), models, progress=lambda done, total: calls.append((done, total)))
+    split = split_state_dict(state)
+    total = sum(t.numel() * t.element_size() for part in (split.checkpoint, split.controlnet) for t in part.values())
+    assert len(calls) == len(split.checkpoint) + len(split.controlnet)
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls) and calls[-1] == (total, total)
+    calls.clear()
+    convert(save(tmp_path, lightning(state)), models, progress=lambda done, total: calls.append((done, total)))
+    assert calls == []  # nothing to write
+
+
 def test_rerun_on_identical_outputs_is_a_no_op(tmp_path, models):
     source = save(tmp_path, lightning(controlldm_state()))
     convert(source, models)
