@@ -24,7 +24,8 @@ from .server import DEFAULT_HOME
 
 # The core names inputs by their Python names; the user typed these.
 OPTIONS = {"src": "SRC", "dst": "DST", "labels": "--labels", "size": "--size", "test_ratio": "--test-ratio",
-           "body_model": "--weights", "hand_model": "--weights", "out": "OUT", "dataset": "ROOT", "pad": "--pad"}
+           "body_model": "--weights", "hand_model": "--weights", "out": "OUT", "dataset": "ROOT", "pad": "--pad",
+           "tokenizer": "--tokenizer"}
 
 
 def fail(command: str, exc: HieraFashError, default: str) -> int:
@@ -64,9 +65,9 @@ def cmd_prepare(args) -> int:
     return 0
 
 
-def summary_lines(root: Path, splits) -> tuple[list[str], bool]:
+def summary_lines(root: Path, splits, tokenizer=None) -> tuple[list[str], bool]:
     """Counts per split, size and caption value, then every problem grouped by file; and whether it is ok."""
-    report = check_dataset(root, splits)
+    report = check_dataset(root, splits, tokenizer)
     lines = [f"{root}: " + ", ".join(f"{split} {n}" for split, n in report.samples.items()) + " samples"]
     lines.append("sizes: " + (", ".join(f"{w}x{h} ({n})" for (w, h), n in report.sizes.most_common()) or "none read"))
     samples = [s for split in report.samples for s in read_split(root, split)]
@@ -85,7 +86,19 @@ def summary_lines(root: Path, splits) -> tuple[list[str], bool]:
 
 
 def cmd_check(args) -> int:
-    lines, ok = summary_lines(Path(args.root), args.splits)
+    tokenizer = None
+    if args.tokenizer is not None:
+        try:
+            from hierafash_train.models import load_tokenizer
+        except ImportError as exc:
+            print(f"hierafash dataset check: --tokenizer: counting CLIP tokens needs the train extra ({exc}): "
+                  f'pip install "hierafashdiff[train]"', file=sys.stderr)
+            return 2
+        try:
+            tokenizer = load_tokenizer(args.tokenizer, pad_with_zero=False)  # padding does not change the count
+        except HieraFashError as exc:
+            return fail("check", exc, "--tokenizer")
+    lines, ok = summary_lines(Path(args.root), args.splits, tokenizer)
     print("\n".join(lines))
     return 0 if ok else 1
 
@@ -141,6 +154,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                        "when there is an error.")
     check.add_argument("root", type=Path, help="dataset folder")
     check.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="splits to check")
+    check.add_argument("--tokenizer", type=Path, default=None,
+                       help="CLIP tokenizer folder (vocab.json, merges.txt; e.g. ComfyUI's comfy/sd1_tokenizer): "
+                            "also flag captions over CLIP's 77 tokens (needs the train extra)")
     check.set_defaults(func=cmd_check)
 
     export = sub.add_parser("export-columns", help="write the image/conditioning_image/text layout other trainers read",

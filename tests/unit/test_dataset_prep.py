@@ -362,3 +362,20 @@ def test_cli_prepare_runs_the_openpose_detector_and_lists_who_was_not_found(tmp_
     assert code == 1  # random weights find nobody: listed, and no default pose is made up
     assert "skipped a.png: nobody found by the pose detector" in captured.out
     assert json.loads((tmp_path / "ds" / "train.json").read_text()) == []
+
+
+def test_cli_check_counts_clip_tokens_with_a_tokenizer(photo_folder, tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from hierafash_train.models import default_tokenizer_dir
+
+    src, labels = photo_folder
+    dst = tmp_path / "dataset"
+    prepare_dataset(src, dst, read_labels(labels), JointColourDetector(), SIZE, test_ratio=0.34, progress=False)
+    tokenizer = ["--tokenizer", str(default_tokenizer_dir())]
+    assert hierafash(["dataset", "check", str(dst), *tokenizer]) == 0
+    capsys.readouterr()
+    entries = json.loads((dst / "test.json").read_text())
+    entries[0]["caption"] += ", " + ", ".join(["Ruffle Hem"] * 30)  # far over 77 tokens
+    (dst / "test.json").write_text(json.dumps(entries))
+    assert hierafash(["dataset", "check", str(dst), *tokenizer]) == 1
+    assert "over the 77 the text encoder reads" in capsys.readouterr().out
