@@ -127,3 +127,13 @@ def test_cli_trains_and_exports(tiny_base, tiny_dataset, tmp_path):
                          cwd=REPO, capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr
     assert "exported:" in cli.stdout and (tmp_path / "out" / "controlnet.safetensors").is_file()
+
+
+def test_help_documents_every_option():
+    from dataclasses import fields
+
+    cli = subprocess.run([sys.executable, "-m", "hierafash_cli", "train", "--help"], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    options = {f.name for f in fields(TrainConfig)} - {"progress", "boundaries"}  # --no-progress; bands: the paper's
+    missing = [name for name in options if f"--{name.replace('_', '-')}" not in cli.stdout]
+    assert missing == [] and "--no-progress" in cli.stdout
