@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
@@ -170,6 +171,7 @@ def training_loss(base, unet, controlnet, encode, batch, generator, weight_dtype
 
 def train(config: TrainConfig) -> TrainResult:
     """Train the ControlNet (or a UNet LoRA) with C(t); export for ComfyUI at the end."""
+    AcceleratorState._reset_state()  # accelerate keeps one state per process: let a later run pick its own precision
     accelerator = Accelerator(mixed_precision=PRECISIONS[config.precision],
                               gradient_accumulation_steps=config.grad_accum)
     resume = _resume_dir(config)

@@ -137,3 +137,11 @@ def test_help_documents_every_option():
     options = {f.name for f in fields(TrainConfig)} - {"progress", "boundaries"}  # --no-progress; bands: the paper's
     missing = [name for name in options if f"--{name.replace('_', '-')}" not in cli.stdout]
     assert missing == [] and "--no-progress" in cli.stdout
+
+
+def test_bf16_then_lora_with_a_frozen_controlnet_in_one_process(tiny_base, tiny_dataset, tmp_path):
+    mixed = train(config(tiny_base, tiny_dataset, tmp_path / "bf16", steps=1, precision="bf16"))
+    assert next(mixed.base.unet.parameters()).dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in mixed.trained.parameters())  # trained weights stay fp32
+    lora = train(config(tiny_base, tiny_dataset, tmp_path / "lora", steps=1, mode="lora", controlnet=mixed.export))
+    assert lora.export.name == "lora.safetensors" and len(lora.losses) == 1
