@@ -182,12 +182,6 @@ def write_new(path: Path, data: bytes) -> Path:
             continue
 
 
-def output_path(out_dir: Path, image: dict) -> Path:
-    """Where an output image goes: its server subfolder mirrored below out_dir (never above it)."""
-    parts = [p for p in re.split(r"[\\/]+", image.get("subfolder") or "") if p not in ("", ".", "..")]
-    return out_dir.joinpath(*parts, Path(image["filename"]).name)
-
-
 def write_outputs(server: ComfyServer, entry: dict, prompt: dict, out_dir: Path, previews: bool = False) -> list[Path]:
     """Saved images (and, with previews, preview images) into out_dir; text outputs as .txt files. Existing
     files are never replaced: a taken name gets a number."""
@@ -197,7 +191,9 @@ def write_outputs(server: ComfyServer, entry: dict, prompt: dict, out_dir: Path,
         for image in output.get("images", []):
             if image.get("type") != "output" and not previews:
                 continue
-            written.append(write_new(output_path(out_dir, image), server.view(image)))
+            # Flat in out_dir, as the server's subfolders are the workflow's business: write_new numbers a name
+            # taken by an earlier file or by the same prefix saved in another subfolder.
+            written.append(write_new(out_dir / Path(image["filename"]).name, server.view(image)))
         texts = [t for t in output.get("text", []) if isinstance(t, str)]
         if texts:
             title = prompt.get(node_id, {}).get("_meta", {}).get("title", node_id)

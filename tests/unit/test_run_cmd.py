@@ -146,7 +146,7 @@ def test_same_names_in_different_subfolders_do_not_collide(tmp_path, comfy_route
     entry = history_entry(("front", "look_00001_.png"), ("back", "look_00001_.png"), ("../..", "escape.png"))
     written = run_cmd.write_outputs(server, entry, {}, out)
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in written} == {
-        "front/look_00001_.png": b"front", "back/look_00001_.png": b"back", "escape.png": b"outside"}
+        "look_00001_.png": b"front", "look_00001__2.png": b"back", "escape.png": b"outside"}
 
 
 def test_text_outputs_never_replace_existing_files(tmp_path, comfy_routes):
