@@ -25,6 +25,7 @@ BACKGROUND, SKIN, DARK, GARMENT = 0, 1, 2, 3
 NEUTRAL_DISTANCE = 0.12  # RGB distance within which a pixel counts as a white / skin / dark mix
 SHADE_RATIO = 0.78  # a garment pixel darker than this fraction of the garment's brightness is its shade
 EDGE_COLUMNS = 2  # columns dropped at each side of a run of garment when reading the hem
+PLACKET_DARKENING = 0.12  # a placket column is this much darker (of the garment's brightness) than beside it
 PROBE_MARGIN = 1.0  # pixels the placket and neck probes may sit off the keypoints' position
 
 
@@ -94,7 +95,7 @@ def read_attributes(image: np.ndarray, keypoints: np.ndarray) -> dict[str, str |
     color, shade = _garment_colour(view)
     length_fraction, bottom = _clothing_length(view)
     sleeve_fraction = _sleeve_fraction(view)
-    category = _category(view, shade)
+    category = _category(view, color)
     return {
         "category": category,
         "style": _nearest(syn.STYLE_COLORS, color),
@@ -102,7 +103,7 @@ def read_attributes(image: np.ndarray, keypoints: np.ndarray) -> dict[str, str |
         "clothing_length": _nearest(syn.CLOTHING_LENGTHS, length_fraction),
         "sleeve_length": _nearest(syn.SLEEVE_LENGTHS, sleeve_fraction),
         "sleeve_type": _sleeve_type(view, sleeve_fraction) if sleeve_fraction > 0.12 else None,
-        "collar": _collar(view),
+        "collar": _collar(view, color),
         "hem": None if category == "Jumpsuit" else _hem(view, bottom),
     }
 
@@ -155,7 +156,7 @@ def _feeling(view: _View, shade: np.ndarray) -> str:
 # --- category -------------------------------------------------------------------------------------
 
 
-def _category(view: _View, shade: np.ndarray) -> str:
+def _category(view: _View, color: np.ndarray) -> str:
     """Jumpsuit when the crotch shows a gap between the legs; Coat when a shade line runs down the front."""
     crotch = syn.hem_level(view.points, syn.CROTCH)
     legs = np.stack([view.kp(f"{side} {joint}") for side in ("right", "left") for joint in ("hip", "knee")])
@@ -163,10 +164,19 @@ def _category(view: _View, shade: np.ndarray) -> str:
     probe = [view.at(middle + dx, crotch + dy * view.unit) for dx in (-1, 0, 1) for dy in (8, 11, 14)]
     if sum(c != GARMENT for c in probe) > len(probe) / 2:
         return "Jumpsuit"
+    # a placket is a column darker than its neighbours on every row; stripes darken whole rows, dots spots
     anchor = syn.collar_anchor(view.points)
     rows = slice(_bodice_rows(view).start, int(view.hip_y + 20 * view.unit))
-    line = max(shade[rows, column].mean() for column in _columns_near(anchor[0], view.classes.shape[1]))
-    return "Coat" if line > 0.85 else "Dress"
+    brightness = view.image[rows].sum(axis=-1)
+    width = brightness.shape[1]
+    aside = int(round(12 * view.unit))
+
+    def darkening(column: int) -> float:
+        neighbours = brightness[:, [max(column - aside, 0), min(column + aside, width - 1)]].mean(axis=1)
+        return float(np.median(neighbours - brightness[:, column]) / max(float(color.sum()), 1e-6))
+
+    line = max(darkening(column) for column in _columns_near(anchor[0], width))
+    return "Coat" if line > PLACKET_DARKENING else "Dress"
 
 
 def _columns_near(x: float, width: int) -> list[int]:
@@ -198,12 +208,13 @@ def _clothing_length(view: _View) -> tuple[float, float]:
 
 
 def _hem(view: _View, bottom: float) -> str:
-    """Flat, Curved (low in the middle), Wavy or Irregular (sloped), from a quadratic fit of the lowest
-    garment pixel of each column that is covered just above the hem."""
+    """Flat, Curved (low in the middle), Wavy or Irregular (sloped), from a quadratic fit of where the
+    garment ends going down each column that is covered just above the hem."""
     columns = _lower_columns(view, bottom)
-    probe_row = int(round(bottom - 26 * view.unit))
-    lowest = view.classes.shape[0] - 1 - np.argmax(view.garment[::-1], axis=0)
-    covered = [x for x in range(columns.start, columns.stop) if probe_row >= 0 and view.garment[probe_row, x]]
+    probe_row = max(int(round(bottom - 26 * view.unit)), 0)
+    # the first non-garment row below the probe (a stray garment-coloured pixel further down is not the hem)
+    lowest = probe_row + np.argmin(np.vstack([view.garment[probe_row:], np.zeros_like(view.garment[:1])]), axis=0) - 1
+    covered = [x for x in range(columns.start, columns.stop) if view.garment[probe_row, x]]
     # a run's edge columns meet the garment's slanted sides, not its hem
     runs = np.split(np.array(covered, int), np.flatnonzero(np.diff(covered) > 1) + 1) if covered else []
     xs = [int(x) for run in runs for x in run[EDGE_COLUMNS:len(run) - EDGE_COLUMNS]]
@@ -298,40 +309,45 @@ COLLAR_SHAPES = {  # skin cut-out below the neckline, units: (depth, width 4 uni
 }
 
 
-def _collar(view: _View) -> str:
+def _collar(view: _View, color: np.ndarray) -> str:
     """T-neck when the garment covers the neck; otherwise the cut-out shape nearest the measured one."""
     anchor = syn.collar_anchor(view.points)
     unit = view.unit
     neck = [view.at(anchor[0] + dx * unit, anchor[1] - dy * unit) for dx in (-6, 0, 6) for dy in (8, 16, 24)]
     if sum(c == GARMENT for c in neck) > len(neck) / 2:
         return "T-neck"
-    column = min(_columns_near(anchor[0], view.classes.shape[1]), key=lambda c: abs(c - anchor[0]))
-    row = int(round(anchor[1]))
-    depth = 0
-    while row + depth < view.classes.shape[0] and view.classes[row + depth, column] == SKIN:
-        depth += 1
-    depth_units = (row + depth - 0.5 - anchor[1]) / unit
-    features = (depth_units, _skin_width(view, anchor, 4), _skin_width(view, anchor, depth_units / 2))
+    skin = _skin_weight(view, color)
+    row, column = int(round(anchor[1])), int(round(anchor[0]))
+    depth = (_run(skin[row:, column]) + row - 0.5 - anchor[1]) / unit
+    features = (depth, _skin_width(view, skin, anchor, 4), _skin_width(view, skin, anchor, depth / 2))
     scale = np.array([1.0, 0.1, 0.1])  # depth is the surest measure; a turned body narrows the widths
     return min(COLLAR_SHAPES, key=lambda name: float(np.abs((np.array(COLLAR_SHAPES[name]) - features) * scale).sum()))
 
 
-def _skin_width(view: _View, anchor: np.ndarray, down: float) -> float:
+def _skin_weight(view: _View, color: np.ndarray) -> np.ndarray:
+    """[H, W] 0..1: how much of each pixel is skin rather than garment (a soft edge counts in part, so
+    sums along a line keep their length under blur)."""
+    garment, skin = np.asarray(color, np.float32), np.array(syn.SKIN, np.float32)
+    axis = skin - garment
+    return np.clip((view.image - garment) @ axis / max(float(axis @ axis), 1e-6), 0, 1)
+
+
+def _run(weights: np.ndarray) -> float:
+    """Sum of `weights` from the start up to the first that is (almost) zero."""
+    stop = np.flatnonzero(weights < 0.05)
+    return float(weights[: stop[0] if len(stop) else len(weights)].sum())
+
+
+def _skin_width(view: _View, skin: np.ndarray, anchor: np.ndarray, down: float) -> float:
     """Units of skin across the cut-out `down` units below the neckline."""
     row = int(round(anchor[1] + down * view.unit))
-    if not 0 <= row < view.classes.shape[0]:
+    if not 0 <= row < skin.shape[0]:
         return 0.0
-    skin = view.classes[row] == SKIN
     centre = int(round(anchor[0]))
-    if not skin[centre]:
+    line = skin[row]
+    if line[centre] < 0.05:
         return 0.0
-    left = centre
-    while left > 0 and skin[left - 1]:
-        left -= 1
-    right = centre
-    while right < len(skin) - 1 and skin[right + 1]:
-        right += 1
-    return (right - left + 1) / view.unit
+    return (_run(line[centre:]) + _run(line[centre::-1]) - line[centre]) / view.unit
 
 
 # --- measuring the oracles ---------------------------------------------------------------------------
