@@ -1,7 +1,7 @@
 """A procedurally drawn fashion dataset whose attributes are known exactly: the ruler for quality.
 
-Why in `hierafash_core` and not `bench/`: `hierafash dataset` writes it, the templates' example image is
-drawn by it, tests build their data from it, and the attribute oracles (`oracles.py`) read it back with
+Why in `hierafash_core` and not `bench/`: a `hierafash dataset` command can write it, the templates'
+example image is drawn by it, tests build their data from it, and the attribute oracles (`oracles.py`) read it back with
 the same geometry. It needs only numpy and the pack's own pose code, so the core's rules hold: no
 assets, no fonts, no image library (the writer encodes PNG itself with zlib).
 
@@ -146,7 +146,7 @@ class FigureSpec:
 
 
 def sample_figures(count: int, seed: int = 0) -> list[FigureSpec]:
-    """`count` random figures, the same for the same seed on every machine (numpy PCG64)."""
+    """`count` random figures, the same for the same seed and numpy version on every machine (PCG64)."""
     rng = np.random.default_rng(seed)
     presets = {name: read_pose_keypoint(load_pose_preset(name))[0].keypoints.numpy() for name in PRESET_POSES}
     return [_sample_figure(rng, presets) for _ in range(count)]
