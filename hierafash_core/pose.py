@@ -257,9 +257,9 @@ def _person_points(person, n: int, k: int, min_confidence: float) -> torch.Tenso
 
 def _coordinate_space(people: list[torch.Tensor]) -> str:
     points = torch.cat(people)
-    points = points[~points.isnan().any(dim=-1)]
+    visible = points[~points.isnan().any(dim=-1)]
     low, high = NORMALIZED_RANGE
-    return "normalized" if bool(((points >= low) & (points <= high)).all()) else "pixels"
+    return "normalized" if bool(((visible >= low) & (visible <= high)).all()) else "pixels"
 
 
 def _bbox_area(points: torch.Tensor) -> float:
