@@ -515,9 +515,8 @@ def write_dataset(
     return root
 
 
-# --- the shipped example image ---------------------------------------------------------------------
+# --- the templates' example figure (HieraFash Example Figure, seed 0) ---------------------------------------
 
-EXAMPLE_IMAGE = Path(__file__).parent.parent / "workflows" / "input" / "hierafashdiff_example.png"
 EXAMPLE_POSE = "front_standing"  # the preset the example is drawn on, unjittered: the templates' pose
 
 
@@ -528,12 +527,3 @@ def example_spec() -> FigureSpec:
                       "Puffed Sleeve", "V-Neck", "Curved Hem")  # fmt: skip
     keypoints = tuple(None if math.isnan(x) else (x, y) for x, y in points)
     return FigureSpec(garment, EXAMPLE_POSE, keypoints, CLOTHING_LENGTHS["Knee-length"], SLEEVE_LENGTHS["Short Sleeve"])
-
-
-def write_example_image(path: Path | str = EXAMPLE_IMAGE, width: int = 512, height: int = 704) -> Path:
-    """(Re)draw the templates' example source image, byte for byte the same each time."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(draw_figure(example_spec(), width, height).image))
-    return path
-
