@@ -464,9 +464,10 @@ def comfyui_prediction_guess(checkpoint: Mapping[str, torch.Tensor]) -> str:
 
     Mirrors `comfy/supported_models.py` SD20.model_type, which we cannot import here.
     """
-    in_channels = checkpoint[UNET_PREFIX + "input_blocks.0.0.weight"].shape[1]
+    first = checkpoint.get(UNET_PREFIX + "input_blocks.0.0.weight")
+    in_channels = first.shape[1] if first is not None and first.ndim > 1 else None
     probe = checkpoint.get(V_PREDICTION_PROBE)
-    if in_channels == 4 and probe is not None and torch.std(probe.float(), correction=0) > 0.09:
+    if in_channels == 4 and probe is not None and probe.numel() and torch.std(probe.float(), correction=0) > 0.09:
         return "v_prediction"
     return "eps"
 
@@ -762,6 +763,16 @@ def convert_checkpoint(source: str | os.PathLike, checkpoints_dir: str | os.Path
     conversion before either file is touched, unless `overwrite` is set and the file is one this converter
     wrote; nor when the disk lacks room for both. Every failure is a WeightsError.
     """
+    try:
+        return _convert(Path(source), Path(checkpoints_dir), Path(controlnet_dir), stem, overwrite, progress)
+    except WeightsError:
+        raise
+    except Exception as exc:  # a crafted file may find a failure no check above names: it is still ours to report
+        raise WeightsError(f"{source}: cannot convert it ({type(exc).__name__}: {_first_line(exc)[:300]})") from None
+
+
+def _convert(source: Path, checkpoints_dir: Path, controlnet_dir: Path, stem: str, overwrite: bool,
+             progress: Callable[[int, int], None] | None) -> ConversionReport:
     checkpoint_name, controlnet_name = output_names(stem)
     loaded = load_checkpoint(source)
     parts = split_state_dict(loaded.state_dict, loaded.path)

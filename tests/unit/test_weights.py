@@ -272,6 +272,9 @@ def test_comfyui_prediction_guess_follows_its_heuristic(spread, guess):
     assert comfyui_prediction_guess(state) == guess
     del state[probe]
     assert comfyui_prediction_guess(state) == "eps"
+    # A crafted UNet without the weights the guess reads still converts (the guess is only a remark).
+    del state["model.diffusion_model.input_blocks.0.0.weight"]
+    assert comfyui_prediction_guess(state) == "eps"
 
 
 # --- writing ------------------------------------------------------------------------------------------------
