@@ -4,13 +4,16 @@ the diffusers model's residuals), the LoRA through stock LoRA loading with every
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from support.graphs import TINY_CHECKPOINT, Graph, add_scheduler, base_models, hierarchical_design
 from train.tiny_models import CONTEXT_DIM, build_base, build_dataset
 
 from hierafash_cli.runtime import comfyui_dir
@@ -64,28 +67,55 @@ def test_trained_controlnet_loads_in_comfyui_and_matches_diffusers(tmp_path):
         assert (theirs - ours).abs().max() <= 1e-5, i
 
 
-def test_lora_export_loads_with_stock_lora_loading(comfy_base, tmp_path):
-    """A LoRA on a diffusers UNet shaped as the tiny SD1.5 checkpoint: every key lands on that checkpoint."""
-    from diffusers import UNet2DConditionModel
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
+@pytest.fixture(scope="module")
+def sd15_like_base(tmp_path_factory):
+    """A tiny diffusers base whose UNet is the tiny_sd15 checkpoint's: what it trains runs beside that checkpoint."""
+    return build_base(tmp_path_factory.mktemp("sd15_like"), like_comfy_tiny_sd15=True)
 
-    from hierafash_train.export import lora_to_kohya
-    from hierafash_train.loop import LORA_TARGETS
 
-    unet = UNet2DConditionModel(
-        sample_size=8, block_out_channels=(320,), layers_per_block=1, down_block_types=("CrossAttnDownBlock2D",),
-        up_block_types=("CrossAttnUpBlock2D",), cross_attention_dim=768, attention_head_dim=8)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights="gaussian", target_modules=LORA_TARGETS))
-    save_file(lora_to_kohya(get_peft_model_state_dict(unet), 4), str(tmp_path / "lora.safetensors"))
+def test_trained_lora_loads_with_stock_lora_loading(comfy_base, sd15_like_base, tmp_path):
+    from hierafash_train.loop import TrainConfig, train
 
-    checkpoint = comfy_base / "models" / "checkpoints" / "tiny_sd15.safetensors"
-    comfy_side("lora", checkpoint, tmp_path / "lora.safetensors", tmp_path / "lora.json")
+    result = train(TrainConfig(dataset=build_dataset(tmp_path / "data"), base=sd15_like_base, output=tmp_path / "out",
+                               mode="lora", lora_rank=4, steps=1, progress=False))
+    checkpoint = comfy_base / "models" / "checkpoints" / TINY_CHECKPOINT
+    comfy_side("lora", checkpoint, result.export, tmp_path / "lora.json")
     report = json.loads((tmp_path / "lora.json").read_text())
     assert report["not_loaded"] == []
     # 4 transformer blocks (input, middle, 2 output) x 2 attentions x q, k, v, out
     assert len(report["patched"]) == 32
     assert {k.rsplit(".", 2)[-2] for k in report["patched"]} == {"to_q", "to_k", "to_v", "0"}
+
+
+def test_trained_controlnet_samples_through_the_packs_nodes(comfy, comfy_base, sd15_like_base, tmp_path):
+    """Trained, exported, loaded by the stock ControlNetLoader, applied by HieraFash Apply Pose ControlNet, sampled."""
+    from hierafash_train.loop import TrainConfig, train
+
+    dataset = build_dataset(tmp_path / "data")
+    result = train(TrainConfig(dataset=dataset, base=sd15_like_base, output=tmp_path / "out", steps=2, lr=1e-3,
+                               progress=False))
+    shutil.copy(result.export, comfy_base / "models" / "controlnet" / "trained_by_hierafash.safetensors")
+    shutil.copy(dataset / "train_pose" / "pose_images" / "0000.png", comfy_base / "input" / "trained_pose.png")
+
+    def sample(strength):
+        g = Graph()
+        model, clip, _ = base_models(g)
+        sched = add_scheduler(g, hierarchical_design(g), clip, model, steps=4)
+        pose = g.add("HieraFashApplyPoseControlNet", positive=sched.out(0),
+                     negative=g.add("CLIPTextEncode", text="", clip=clip).out(0),
+                     control_net=g.add("ControlNetLoader", control_net_name="trained_by_hierafash.safetensors").out(0),
+                     pose_image=g.add("LoadImage", image="trained_pose.png").out(0), strength=strength,
+                     band="all steps (official code)", start_percent=0.0, end_percent=1.0)
+        latent = g.add("EmptyLatentImage", width=64, height=64, batch_size=1).out(0)
+        sampled = g.add("KSampler", model=model, positive=pose.out(0), negative=pose.out(1), latent_image=latent,
+                        seed=3, steps=4, cfg=5.0, sampler_name="euler", scheduler="normal", denoise=1.0)
+        save = g.add("SaveLatent", samples=sampled.out(0), filename_prefix=f"latents/trained_cn_{strength}")
+        item = comfy.run(g.prompt())["outputs"][save]["latents"][0]
+        return load_file(comfy_base / "output" / item["subfolder"] / item["filename"])["latent_tensor"].float()
+
+    with_control, without = sample(1.0), sample(0.0)
+    assert torch.isfinite(with_control).all() and with_control.shape == (1, 4, 8, 8)
+    assert not torch.equal(with_control, without)  # the trained ControlNet takes part in sampling
 
 
 def test_shipped_full_size_configs_match_comfyuis_models(tmp_path):

@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 CONTEXT_DIM = 32
+SD15_CONTEXT_DIM = 768
 CAPTIONS = [
     "Dress, Elegant, Party, Elongate Neck, Sense of Agility and Elegance, Long Dress, Short Sleeve, "
     "Regular Sleeve, V-Neck, Draped Hem",
@@ -35,22 +36,34 @@ def tokenizer_dir() -> Path:
     return Path(comfyui_dir()) / "comfy" / "sd1_tokenizer"
 
 
-def build_base(folder: Path, seed: int = 0) -> Path:
-    """A diffusers folder (unet/, vae/, text_encoder/, scheduler/, tokenizer/) of tiny random models."""
+def build_base(folder: Path, seed: int = 0, like_comfy_tiny_sd15: bool = False) -> Path:
+    """A diffusers folder (unet/, vae/, text_encoder/, scheduler/, tokenizer/) of tiny random models.
+
+    `like_comfy_tiny_sd15`: the UNet (and so the ControlNet) of the comfy tier's tiny_sd15 checkpoint
+    (tests/support/build_tiny_models.py: 320 channels, one level, context 768, SD1-style), so a ControlNet
+    trained on it runs beside that checkpoint in ComfyUI.
+    """
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(64, 128), layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=CONTEXT_DIM, attention_head_dim=(1, 2), use_linear_projection=True, norm_num_groups=32)
+    context = SD15_CONTEXT_DIM if like_comfy_tiny_sd15 else CONTEXT_DIM
+    if like_comfy_tiny_sd15:
+        unet = UNet2DConditionModel(
+            sample_size=8, block_out_channels=(320,), layers_per_block=1, down_block_types=("CrossAttnDownBlock2D",),
+            up_block_types=("CrossAttnUpBlock2D",), cross_attention_dim=context, attention_head_dim=8)
+    else:
+        unet = UNet2DConditionModel(
+            sample_size=8, in_channels=4, out_channels=4, block_out_channels=(64, 128), layers_per_block=1,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=context, attention_head_dim=(1, 2),
+            use_linear_projection=True, norm_num_groups=32)
     vae = AutoencoderKL(block_out_channels=(8, 16, 16, 16), down_block_types=("DownEncoderBlock2D",) * 4,
                         up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1, latent_channels=4,
                         norm_num_groups=8, sample_size=64)
     text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=49408, hidden_size=CONTEXT_DIM, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
-        max_position_embeddings=77, projection_dim=CONTEXT_DIM, bos_token_id=49406, eos_token_id=49407,
+        vocab_size=49408, hidden_size=context, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
+        max_position_embeddings=77, projection_dim=context, bos_token_id=49406, eos_token_id=49407,
         pad_token_id=0))
     scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               num_train_timesteps=1000, prediction_type="epsilon", clip_sample=False)
