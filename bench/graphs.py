@@ -6,14 +6,16 @@ so the pairs below differ only where the comparison says they do.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
-from hierafash_core.design import Design, join_items, make_attribute
+from hierafash_core.design import join_items
 
-CONCEPT = {"category": "Dress", "style": "Elegant", "occasion": "Party", "effect": "Elongate Neck",
-           "feeling": "Sense of Agility and Elegance"}
-ATTRIBUTES = (("clothing length", "Long"), ("sleeve length", "Short Sleeve"), ("sleeve type", "Regular Sleeve"),
-              ("collar", "V-Neck"), ("hem", "Draped Hem"))
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))  # the one graph builder, shared with tests
+from support.designs import PAPER_ATTRIBUTES, PAPER_CONCEPT_FIELDS, design_of  # noqa: E402
+from support.graphs import Graph  # noqa: E402
+
 DETAIL = "satin, fine fabric texture"  # its own prompt for the detail stage: 7 distinct stages
 NEGATIVE = ""
 # Pose Mask Builder outputs per attribute A1..A5 (2 length, 3 sleeves, 4 collar, 5 hem).
@@ -24,10 +26,7 @@ BAND_ATTRIBUTES = "attribute stages (after the concept)"
 
 def design_prompts() -> list[str]:
     """[P_C, P_C+A1, ..., P_C+A1..A5, full + detail]: the scheduler's seven stage prompts."""
-    design = Design(tuple(CONCEPT.values()), CONCEPT["category"])
-    for label, value in ATTRIBUTES:
-        design = design.with_attribute(make_attribute(label, value, "", CONCEPT["category"]))
-    prompts = design.cumulative_prompts()
+    prompts = design_of().cumulative_prompts()
     return [*prompts, join_items([prompts[-1], DETAIL])]
 
 
@@ -39,16 +38,6 @@ class Setup:
     width: int
     height: int
     cfg: float = 5.0
-
-
-class Graph:
-    def __init__(self):
-        self.nodes: dict[str, dict] = {}
-
-    def add(self, class_type: str, **inputs) -> str:
-        node_id = str(len(self.nodes) + 1)
-        self.nodes[node_id] = {"class_type": class_type, "inputs": inputs}
-        return node_id
 
 
 def out(node_id: str, index: int = 0) -> list:
@@ -63,8 +52,8 @@ class Common:
         ckpt = g.add("CheckpointLoaderSimple", ckpt_name=s.ckpt)
         self.model, self.clip, self.vae = out(ckpt, 0), out(ckpt, 1), out(ckpt, 2)
         self.image = out(g.add("LoadImage", image=s.source))
-        design = g.add("HieraFashConceptIdeation", **CONCEPT, custom_concept="")
-        for label, value in ATTRIBUTES:
+        design = g.add("HieraFashConceptIdeation", **PAPER_CONCEPT_FIELDS, custom_concept="")
+        for label, value in PAPER_ATTRIBUTES:
             design = g.add("HieraFashAttributeIteration", design=out(design), attribute=label, value=value,
                            custom_text="")
         self.design = out(design)

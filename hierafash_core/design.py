@@ -41,7 +41,7 @@ class Design:
 
     def __post_init__(self):
         if not self.concept:
-            raise DesignError("the concept is empty: pick at least one concept item or type one")
+            raise DesignError("the concept is empty: pick at least one concept item or type one", "custom_concept")
 
     def with_attribute(self, attribute: Attribute) -> Design:
         """The design with `attribute` appended."""
@@ -81,15 +81,18 @@ def make_attribute(label: str, value: str, custom_text: str, category: str | Non
     custom_text = custom_text.strip()
     if label == CUSTOM:
         if not custom_text:
-            raise DesignError("attribute is 'custom' but custom_text is empty: type the attribute text")
+            raise DesignError("attribute is 'custom' but custom_text is empty: type the attribute text", "custom_text")
         return Attribute(CUSTOM, custom_text)
-    kind = attribute_kind(label)
+    try:
+        kind = attribute_kind(label)
+    except HieraFashError as exc:
+        raise exc.for_input("attribute") from None
     if custom_text:
         return Attribute(kind.kind, custom_text)
     if value not in kind.values:
         raise DesignError(
             f"value {value!r} is not a {kind.label} value; pick one of: {', '.join(kind.values)} "
-            f"(or change attribute, or type custom_text)"
+            f"(or change attribute, or type custom_text)", "value"
         )
     return Attribute(kind.kind, attribute_text(kind, value, category), value)
 

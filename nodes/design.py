@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..hierafash_core.design import Design, DesignError, make_attribute, split_items
+from ..hierafash_core.design import Design, make_attribute, split_items
 from ..hierafash_core.vocab import CONCEPT_FIELDS, CUSTOM, attribute_kinds, concept_values
-from .common import CATEGORY, advanced, input_error, schema
+from .common import CATEGORY, advanced, node_errors, schema
 from .common import Design as DesignType
 
+CONCEPT_NODE = "HieraFash Concept Ideation"
+ATTRIBUTE_NODE = "HieraFash Attribute Iteration"
 NONE = "(none)"
 ALL_ATTRIBUTE_VALUES = [v for kind in attribute_kinds() for v in kind.values]
 
@@ -26,9 +28,10 @@ class ConceptIdeation(io.ComfyNode):
     def define_schema(cls):
         return schema(
             node_id="HieraFashConceptIdeation",
-            display_name="HieraFash Concept Ideation",
+            display_name=CONCEPT_NODE,
             category=f"{CATEGORY}/design",
-            search_aliases=["fashion concept", "design draft", "hierafashdiff concept", "P_C"],
+            search_aliases=["fashion concept", "design draft", "garment design", "outfit idea", "dress design",
+                            "clothing style", "fashion", "garment", "outfit", "hierafashdiff concept"],
             description=(
                 "The high-level concept P_C (category, style, occasion, effect, feeling) that alone "
                 "conditions the ideation stage, the noisiest steps of the trajectory. Pick from the "
@@ -51,11 +54,9 @@ class ConceptIdeation(io.ComfyNode):
     @classmethod
     def execute(cls, category, style, occasion, effect, feeling, custom_concept="") -> io.NodeOutput:
         picked = [v for v in (category, style, occasion, effect, feeling) if v != NONE]
-        items = tuple(picked) + split_items(custom_concept)
-        if not items:
-            raise input_error("HieraFash Concept Ideation", "custom_concept",
-                              "the concept is empty: pick at least one list value or type concept items")
-        return io.NodeOutput(Design(items, None if category == NONE else category))
+        with node_errors(CONCEPT_NODE, "custom_concept"):
+            return io.NodeOutput(Design(tuple(picked) + split_items(custom_concept),
+                                        None if category == NONE else category))
 
 
 class AttributeIteration(io.ComfyNode):
@@ -64,9 +65,10 @@ class AttributeIteration(io.ComfyNode):
         labels = [kind.label for kind in attribute_kinds()]
         return schema(
             node_id="HieraFashAttributeIteration",
-            display_name="HieraFash Attribute Iteration",
+            display_name=ATTRIBUTE_NODE,
             category=f"{CATEGORY}/design",
-            search_aliases=["fashion attribute", "sleeve", "collar", "hem", "clothing length"],
+            search_aliases=["fashion attribute", "garment attribute", "sleeve", "sleeve length", "collar", "neckline",
+                            "hem", "dress length", "clothing length", "garment", "outfit", "fashion"],
             description=(
                 "Adds one apparel attribute to the design: a new iteration sub-stage whose prompt is the "
                 "previous prompt plus this attribute (P_C+A1, P_C+A1+A2, ...). Chain one node per attribute; "
@@ -89,12 +91,8 @@ class AttributeIteration(io.ComfyNode):
 
     @classmethod
     def execute(cls, design, attribute, value, custom_text="") -> io.NodeOutput:
-        try:
-            new = make_attribute(attribute, value, custom_text, design.category)
-        except DesignError as exc:
-            raise input_error("HieraFash Attribute Iteration", "custom_text" if attribute == CUSTOM else "value",
-                              str(exc)) from None
-        return io.NodeOutput(design.with_attribute(new))
+        with node_errors(ATTRIBUTE_NODE, "value"):
+            return io.NodeOutput(design.with_attribute(make_attribute(attribute, value, custom_text, design.category)))
 
 
 NODES = [ConceptIdeation, AttributeIteration]

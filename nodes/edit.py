@@ -21,7 +21,8 @@ class AttributeEdit(io.ComfyNode):
             node_id="HieraFashAttributeEdit",
             display_name=EDIT,
             category=f"{CATEGORY}/edit",
-            search_aliases=["fashion edit", "local edit", "blended latent diffusion", "M(t)", "inpaint attribute"],
+            search_aliases=["fashion edit", "garment edit", "edit dress", "edit sleeve", "edit collar", "edit hem",
+                            "change sleeve", "outfit edit", "local edit", "inpaint attribute", "fashion"],
             description=(
                 "Edits the attributes of an existing image in one sampling pass: each attribute changes only its "
                 "body part, in its own sub-stage of the trajectory (M(t)), and everything else stays the source. "
@@ -67,7 +68,8 @@ class PreserveSource(io.ComfyNode):
             node_id="HieraFashPreserveSource",
             display_name=PRESERVE,
             category=f"{CATEGORY}/edit",
-            search_aliases=["exact preservation", "composite source", "keep background"],
+            search_aliases=["exact preservation", "composite source", "keep background", "keep garment",
+                            "keep outfit", "fashion edit composite"],
             description=(
                 "Exact preservation: outside the edit mask the result is the source image, bit for bit (the VAE "
                 "round trip otherwise changes it slightly); inside, the edit; a feathered mask blends the seam."

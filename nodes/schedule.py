@@ -44,7 +44,8 @@ class HierarchicalPromptScheduler(io.ComfyNode):
             node_id="HieraFashHierarchicalPromptScheduler",
             display_name=NODE_NAME,
             category=f"{CATEGORY}/design",
-            search_aliases=["prompt schedule", "hierarchical prompt", "timestep prompt", "C(t)", "stage schedule"],
+            search_aliases=["prompt schedule", "hierarchical prompt", "timestep prompt", "stage schedule",
+                            "fashion prompt", "garment prompt", "dress prompt", "outfit prompt", "fashion"],
             description=(
                 "Compiles the design into the hierarchical prompt schedule C(t): the concept prompt for the "
                 "noisiest steps, then one growing prompt per attribute, then the full prompt. The output is "

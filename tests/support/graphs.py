@@ -1,15 +1,15 @@
-"""Build API-format prompts for tests without importing ComfyUI."""
+"""Build API-format prompts for tests and benchmarks without importing ComfyUI: the one graph builder."""
 
 from __future__ import annotations
 
 import re
 
+from .designs import PAPER_ATTRIBUTES, PAPER_CONCEPT_FIELDS
+
 TINY_CHECKPOINT = "tiny_sd15.safetensors"
 TINY_CONTROLNET = "tiny_pose_cn.safetensors"
 
-PAPER_DESIGN = ("Dress", "Elegant", "Party", "Elongate Neck", "Sense of Agility and Elegance")
-PAPER_ATTRIBUTES = (("clothing length", "Long"), ("sleeve length", "Short Sleeve"),
-                    ("sleeve type", "Regular Sleeve"), ("collar", "V-Neck"), ("hem", "Draped Hem"))
+__all__ = ["PAPER_ATTRIBUTES", "Graph", "Node", "add_scheduler", "base_models", "hierarchical_design", "parse_preview"]
 
 
 class Graph:
@@ -33,8 +33,7 @@ class Node(str):
 
 
 def hierarchical_design(g: Graph, attributes=PAPER_ATTRIBUTES) -> list:
-    design = g.add("HieraFashConceptIdeation", category="Dress", style="Elegant", occasion="Party",
-                   effect="Elongate Neck", feeling="Sense of Agility and Elegance", custom_concept="").out(0)
+    design = g.add("HieraFashConceptIdeation", **PAPER_CONCEPT_FIELDS, custom_concept="").out(0)
     for label, value in attributes:
         design = g.add("HieraFashAttributeIteration", design=design, attribute=label, value=value,
                        custom_text="").out(0)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from support.designs import PAPER_ATTRIBUTES, design_of
 
 from hierafash_core.design import Attribute, Design, make_attribute
 from hierafash_core.editing import (
@@ -24,15 +25,11 @@ from hierafash_core.schedule import CompiledSchedule, build_schedule
 P2S = discrete_percent_to_sigma(sd_sigmas())
 # method.md 4.3 (independent of the vocabulary file): t_start per attribute at 100 DDIM steps.
 OFFICIAL_STARTS = {"clothing_length": 911, "sleeve_length": 831, "sleeve_type": 751, "collar": 671, "hem": 591}
-ATTRS = [("clothing length", "Long"), ("sleeve length", "Short Sleeve"), ("sleeve type", "Regular Sleeve"),
-         ("collar", "V-Neck"), ("hem", "Draped Hem")]
+ATTRS = PAPER_ATTRIBUTES
 
 
 def design_with(attrs=ATTRS):
-    design = Design(("Dress", "Elegant"), "Dress")
-    for label, value in attrs:
-        design = design.with_attribute(make_attribute(label, value, "", design.category))
-    return design
+    return design_of(attrs)
 
 
 def compiled(attrs=ATTRS):

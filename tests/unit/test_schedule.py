@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from support.designs import PAPER_ATTRIBUTES, PAPER_CONCEPT, design_of
 
 from hierafash_core.design import Attribute, Design, DesignError, make_attribute
 from hierafash_core.noise import (
@@ -29,16 +30,11 @@ from hierafash_core.schedule import (
 
 SIGMAS = sd_sigmas()
 P2S = discrete_percent_to_sigma(SIGMAS)
-CONCEPT = ("Dress", "Elegant", "Party", "Elongate Neck", "Sense of Agility and Elegance")
-ATTRS = [("clothing length", "Long"), ("sleeve length", "Short Sleeve"), ("sleeve type", "Regular Sleeve"),
-         ("collar", "V-Neck"), ("hem", "Draped Hem")]
+CONCEPT, ATTRS = PAPER_CONCEPT, PAPER_ATTRIBUTES
 
 
 def paper_design(n=5):
-    design = Design(CONCEPT, "Dress")
-    for label, value in ATTRS[:n]:
-        design = design.with_attribute(make_attribute(label, value, "", design.category))
-    return design
+    return design_of(ATTRS[:n])
 
 
 # --- sampler schedules, written from their definitions (ComfyUI's own are checked in the comfy tier)

@@ -4,6 +4,7 @@ It patches a clone of the MODEL with keyed wrappers (and chains the denoise mask
 appends one JSON line per event to the file named by its `log_path` input:
 - {"ev": "unet", "sigma", "batch", "cond_or_uncond", "stages", "control"} per UNet call;
 - {"ev": "mask", "sigma", "mask": [[...]]} per evaluation of a masked (inpainting) run.
+HieraFashTestSaveMask writes a MASK to a file unquantised; HieraFashTestPoseKeypoint reads a POSE_KEYPOINT from JSON.
 """
 
 import importlib.util
@@ -87,9 +88,31 @@ class HieraFashTestPoseKeypoint(io.ComfyNode):
         return io.NodeOutput(json.loads(pose_json))
 
 
+class HieraFashTestSaveMask(io.ComfyNode):
+    """Writes a MASK as float32 safetensors to `path`, unquantised (an 8-bit image would round soft edges)."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="HieraFashTestSaveMask",
+            category="testing",
+            inputs=[io.Mask.Input("mask"), io.String.Input("path")],
+            outputs=[],
+            is_output_node=True,
+            not_idempotent=True,
+        )
+
+    @classmethod
+    def execute(cls, mask, path) -> io.NodeOutput:
+        import safetensors.torch
+
+        safetensors.torch.save_file({"mask": mask.detach().float().cpu().contiguous()}, path)
+        return io.NodeOutput()
+
+
 class ProbeExtension(ComfyExtension):
     async def get_node_list(self):
-        return [HieraFashTestProbe, HieraFashTestPoseKeypoint]
+        return [HieraFashTestProbe, HieraFashTestPoseKeypoint, HieraFashTestSaveMask]
 
 
 async def comfy_entrypoint():
