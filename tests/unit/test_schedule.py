@@ -7,6 +7,7 @@ import torch
 from support.designs import PAPER_ATTRIBUTES, PAPER_CONCEPT, design_of
 
 from hierafash_core.design import Attribute, Design, DesignError, make_attribute
+from hierafash_core.errors import HieraFashError
 from hierafash_core.noise import (
     discrete_percent_to_sigma,
     percent_to_timestep,
@@ -21,6 +22,7 @@ from hierafash_core.schedule import (
     Stage,
     assign_steps,
     build_schedule,
+    compile_schedule,
     cut_percent,
     format_preview,
     parse_boundaries,
@@ -294,3 +296,26 @@ def test_the_schedule_works_on_a_flow_model_noise_axis():
     for k, (start, end) in enumerate(percent_ranges(cuts)):
         expected = [i for i in range(steps) if start <= i / steps < end]
         assert assignment.steps_per_stage[k] == expected, k
+
+
+def test_compile_schedule_is_the_schedulers_one_call():
+    sigmas = karras(20)
+    compiled = compile_schedule(paper_design(), PAPER_BOUNDARIES, sigmas, P2S, detail="silk", header="karras 20")
+    assert compiled.preview.splitlines()[0] == "karras 20"
+    assert compiled.warnings == ("stage '+hem' gets no sampler step with these settings",)
+    assert compiled.sigmas == tuple(torch.tensor(sigmas, dtype=torch.float32).tolist())
+    assert compiled.schedule.stages[-1].prompt.endswith("Draped Hem, silk")
+    chained = compile_schedule(paper_design(), PAPER_BOUNDARIES, sigmas, P2S, order="as chained")
+    assert [s.t_low for s in chained.schedule.stages] == [s.t_low for s in compiled.schedule.stages]
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"boundaries": (900, 800)}, "boundaries", "needs 6 boundaries"),
+    ({"order": "by area"}, "body_masks", "needs the body regions"),
+    ({"design": paper_design().with_attribute(Attribute("hem", "Slit Hem"))}, "design", "more than one hem"),
+])
+def test_compile_schedule_names_the_input_at_fault(change, field, message):
+    args = {"design": paper_design(), "boundaries": PAPER_BOUNDARIES, **change}
+    with pytest.raises(HieraFashError, match=message) as error:
+        compile_schedule(args["design"], args["boundaries"], normal(10), P2S, order=change.get("order", "paper"))
+    assert error.value.input_name == field
