@@ -37,7 +37,9 @@ class PoseMaskBuilder(io.ComfyNode):
             node_id="HieraFashPoseMaskBuilder",
             display_name=BUILDER,
             category=f"{CATEGORY}/pose",
-            search_aliases=["body part mask", "openpose mask", "sleeve mask", "collar mask", "pose preset"],
+            search_aliases=["body part mask", "openpose mask", "sleeve mask", "collar mask", "pose preset",
+                            "garment mask", "outfit mask", "dress mask", "hem mask", "length mask", "body mask",
+                            "clothing region", "neckline", "lapel", "skirt", "top", "pose render"],
             description=(
                 "Turns a pose (POSE_KEYPOINT from any pose estimator, or a shipped preset) into the body-part "
                 "regions that attribute edits change: clothing length, sleeves, collar, hem. Sizes follow the "
@@ -137,7 +139,8 @@ class ApplyPoseControlNet(io.ComfyNode):
             node_id="HieraFashApplyPoseControlNet",
             display_name=APPLY_POSE,
             category=f"{CATEGORY}/pose",
-            search_aliases=["pose controlnet", "pose schedule", "openpose controlnet"],
+            search_aliases=["pose controlnet", "pose schedule", "openpose controlnet", "body pose", "garment pose",
+                            "outfit pose", "dress pose", "skeleton"],
             description=(
                 "Applies a pose ControlNet over a band of the trajectory (the pose schedule), to positive and "
                 "negative alike with one shared ControlNet, so both stay in one UNet batch. Stock "
