@@ -22,6 +22,10 @@ above the bust line, except that lapels (Tailor and Lapel collars, coats) reach 
 Missing keypoints are either an error (`missing="error"`) or estimated from the visible ones with
 average body proportions (`missing="estimate"`); every estimate that shapes a mask is listed in its
 notes, never applied silently.
+
+Body geometry lives in body.py, pixel painting in raster.py, the Pose Mask Builder's steps in
+body_masks.py; this module keeps the garment rules and the shapes they choose together, so each rule
+reads beside its sizes (hence a little over 400 lines).
 """
 
 from __future__ import annotations
