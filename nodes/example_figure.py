@@ -22,12 +22,13 @@ class ExampleFigure(io.ComfyNode):
             search_aliases=["example dress", "sample garment", "fashion figure", "test image", "outfit example"],
             description=(
                 "Draws a simple dressed figure with its exact pose, so you can try an attribute edit without "
-                "an image of your own. Seed 0 is the templates' knee-length dress; other seeds draw other "
+                "an image of your own. Figure 0 is the templates' knee-length dress; other numbers draw other "
                 "garments and poses. Replace it with Load Image (and a pose estimator) for real designs."
             ),
             inputs=[
-                io.Int.Input("seed", default=0, min=0, max=2**31 - 1,
-                             tooltip="0: the templates' example dress. Any other number: another garment and pose."),
+                io.Int.Input("figure", default=0, min=0, max=2**31 - 1,
+                             tooltip="0: the templates' example dress. Any other number: another garment and pose "
+                                     "(the same number always draws the same figure)."),
                 io.Int.Input("width", default=512, min=64, max=2048, step=8, tooltip="Image width in pixels."),
                 io.Int.Input("height", default=704, min=64, max=2048, step=8, tooltip="Image height in pixels."),
             ],
@@ -41,8 +42,8 @@ class ExampleFigure(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, seed, width, height) -> io.NodeOutput:
-        spec = example_spec() if seed == 0 else sample_figures(1, seed)[0]
+    def execute(cls, figure, width, height) -> io.NodeOutput:
+        spec = example_spec() if figure == 0 else sample_figures(1, figure)[0]
         figure = draw_figure(spec, width, height)
         return io.NodeOutput(torch.from_numpy(figure.image)[None], figure.pose_keypoint, figure.caption)
 

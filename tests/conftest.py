@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ TESTS = Path(__file__).resolve().parent
 PROBE_PACK = TESTS / "comfy_nodes" / "hierafash_test_probe"
 TINY_CHECKPOINT = "tiny_sd15.safetensors"
 TINY_CONTROLNET = "tiny_pose_cn.safetensors"
+OFFICIAL_CKPT = "hfd_100epochs.ckpt"  # the released file's name, which the templates' loader expects
 
 
 def pytest_report_header(config):
@@ -40,6 +42,18 @@ def comfy_base(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, str(TESTS / "support" / "build_tiny_models.py"), "--out", str(base / "models")],
                    cwd=comfyui_dir(), check=True)
     return base
+
+
+@pytest.fixture(scope="session")
+def official_checkpoint(comfy_base) -> Path:
+    """A seeded, shrunk replica of the official checkpoint (its key layout and Lightning wrapper) under the released
+    file's name in models/checkpoints: what an artist who downloaded it has."""
+    path = comfy_base / "models" / "checkpoints" / OFFICIAL_CKPT
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(TESTS / "support" / "build_official_replica.py"), "--out", str(path)],
+                   cwd=comfyui_dir(), check=True)
+    print(f"built {path.name}: {path.stat().st_size / 2**20:.0f} MiB in {time.perf_counter() - start:.1f} s")
+    return path
 
 
 @pytest.fixture(scope="session")

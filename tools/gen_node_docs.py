@@ -56,7 +56,7 @@ NOTES = {
   **HieraFash Attribute Edit**'s *edit_attributes*. A design can fork: two chains can share the first nodes.""",
     "HieraFashHierarchicalPromptScheduler": """\
 - Connect the model you sample with and set *steps* and *scheduler* to your sampler's. The shipped workflows
-  feed one **Steps** node into both, so they cannot disagree.
+  feed **HieraFash Size and Steps** into both, so they cannot disagree.
 - The output *positive* is ordinary conditioning with one timestep range per stage: use it with any stock
   sampler (KSampler, KSamplerAdvanced, SamplerCustomAdvanced) and a plain negative prompt beside it.
 - After a run the node shows its **stage preview**: which sampler steps fall in which stage, and a warning for
@@ -95,6 +95,21 @@ NOTES = {
 - Connect the decoded edit to *image*, the original image to *source* and Attribute Edit's *edit_mask* to
   *mask*. Outside the mask the result is the source bit for bit (the VAE round trip alone would change it
   slightly); a feathered mask blends the seam.""",
+    "HieraFashExampleFigure": """\
+- A design to edit when you have none: a dressed figure the pack draws itself (no licence strings attached),
+  with its exact pose. Connect *image* to Pose Mask Builder's *image* and to Attribute Edit, and
+  *pose_keypoint* to Pose Mask Builder's *pose_keypoint*.
+- *figure* 0 is the templates' knee-length dress; other numbers draw other garments and poses.
+- For your own design use **Load Image** instead, with a pose estimator (HieraFash Pose From Image).""",
+    "HieraFashPreviewGarmentRegions": """\
+- Connect Pose Mask Builder's *body_masks* (and the image). Each region is tinted in its colour and a legend
+  below the picture names the colours; regions that coincide (sleeve length and sleeve type) share an entry.
+- It is an output node: queue a graph that ends here to check the masks without sampling anything.""",
+    "HieraFashSizeAndSteps": """\
+- One switch for the whole workflow: *quick try* (256 x 352, 20 steps: minutes on a CPU) or *paper*
+  (512 x 704, 100 steps, the official demo's settings: use a GPU), or *custom* with the values below.
+- Connect *width* and *height* to every size input (the empty latent, Pose Mask Builder) and *steps* to the
+  sampler and the prompt scheduler, so they always agree.""",
     "HieraFashConvertCheckpoint": """\
 - Put the released `hfd_100epochs.ckpt` (Hugging Face vmip-shu/HieraFashDiff) in `models/checkpoints`, pick it
   and queue; then press **R** to refresh the model lists. The command line does the same:
@@ -104,8 +119,8 @@ NOTES = {
 }
 
 
-def cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def one_line(text) -> str:
+    return " ".join(str(text).split())
 
 
 def type_text(typ, opts: dict) -> str:
@@ -129,25 +144,26 @@ def default_text(typ, opts: dict) -> str:
     return f"`{value}`" if value != "" else "(empty)"
 
 
-def inputs_table(info: dict) -> str:
-    rows = ["| Input | Type | Default | Description |", "|---|---|---|---|"]
+# Lists, not tables: ComfyUI's help panel is narrow and cuts wide tables off.
+def inputs_list(info: dict) -> str:
+    rows = []
     order = info.get("input_order") or {k: list(v) for k, v in info["input"].items()}
     for section in ("required", "optional"):
         for name in order.get(section, []):
             typ, *rest = info["input"][section][name]
             opts = rest[0] if rest and isinstance(rest[0], dict) else {}
-            label = f"**{name}**" + (" (optional)" if section == "optional" else "")
-            rows.append(f"| {label} | {cell(type_text(typ, opts))} | {cell(default_text(typ, opts))} | "
-                        f"{cell(opts.get('tooltip', ''))} |")
+            facts = [type_text(typ, opts)] + (["optional"] if section == "optional" else [])
+            default = default_text(typ, opts)
+            facts += [f"default {default}"] if default else []
+            rows.append(f"- **{name}** ({', '.join(facts)}): {one_line(opts.get('tooltip', ''))}")
     return "\n".join(rows)
 
 
-def outputs_table(info: dict) -> str:
-    rows = ["| Output | Type | Description |", "|---|---|---|"]
+def outputs_list(info: dict) -> str:
     tooltips = info.get("output_tooltips") or [None] * len(info.get("output", []))
-    for name, typ, tip in zip(info.get("output_name", []), info.get("output", []), tooltips):
-        rows.append(f"| **{name}** | `{typ}` | {cell(tip or '')} |")
-    return "\n".join(rows) if len(rows) > 2 else "None: an output node."
+    rows = [f"- **{name}** (`{typ}`): {one_line(tip or '')}"
+            for name, typ, tip in zip(info.get("output_name", []), info.get("output", []), tooltips)]
+    return "\n".join(rows) if rows else "None: an output node."
 
 
 def used_in(node_id: str) -> list[str]:
@@ -166,7 +182,7 @@ def page(node_id: str, info: dict, level: int = 1) -> str:
     if info.get("deprecated"):
         meta += " · **deprecated**"
     parts = [f"{h} {info.get('display_name') or node_id}", "", info.get("description", "").strip(), "", meta, "",
-             f"{h}# Inputs", "", inputs_table(info), "", f"{h}# Outputs", "", outputs_table(info)]
+             f"{h}# Inputs", "", inputs_list(info), "", f"{h}# Outputs", "", outputs_list(info)]
     if node_id in NOTES:
         parts += ["", f"{h}# How to use it", "", NOTES[node_id]]
     workflows = used_in(node_id)

@@ -1,27 +1,18 @@
-"""Comfy-tier fixtures beyond the shared ones: a replica of the official checkpoint, built once per session."""
+"""Comfy-tier fixtures beyond the shared ones: the official replica under a name of its own."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
+import os
 from pathlib import Path
 
 import pytest
 
-from hierafash_cli.runtime import comfyui_dir
-
-SUPPORT = Path(__file__).resolve().parent.parent / "support"
 REPLICA_CKPT = "hfd_replica.ckpt"
 
 
 @pytest.fixture(scope="session")
-def official_replica(comfy_base) -> Path:
-    """A seeded, shrunk replica of hfd_100epochs.ckpt (official key layout, Lightning wrapper) in the server's
-    models/checkpoints, where the converter node finds it."""
-    path = comfy_base / "models" / "checkpoints" / REPLICA_CKPT
-    start = time.perf_counter()
-    subprocess.run([sys.executable, str(SUPPORT / "build_official_replica.py"), "--out", str(path)],
-                   cwd=comfyui_dir(), check=True)
-    print(f"built {path.name}: {path.stat().st_size / 2**20:.0f} MiB in {time.perf_counter() - start:.1f} s")
+def official_replica(official_checkpoint) -> Path:
+    """The same replica under another name (a hard link: no second build), for the converter's own tests."""
+    path = official_checkpoint.with_name(REPLICA_CKPT)
+    os.link(official_checkpoint, path)
     return path

@@ -33,7 +33,7 @@ def object_info(comfy):
 
 def example_graph(object_info, seed=0):
     g = Graph()
-    figure = g.add("HieraFashExampleFigure", seed=seed, width=WIDTH, height=HEIGHT)
+    figure = g.add("HieraFashExampleFigure", figure=seed, width=WIDTH, height=HEIGHT)
     masks = g.add("HieraFashPoseMaskBuilder", **{**defaults(object_info, "HieraFashPoseMaskBuilder"),
                                                   "image": figure.out(0), "pose_keypoint": figure.out(1)})
     preview = g.add("HieraFashPreviewGarmentRegions", body_masks=masks.out(0), image=figure.out(0))

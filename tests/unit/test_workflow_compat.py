@@ -18,7 +18,10 @@ from hierafash_cli import workflow as wf
 from hierafash_cli import workflow_compat as compat
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+TEMPLATES = sorted((ROOT / "workflows").glob("*.json"))
+LEGACY = sorted((ROOT / "tests" / "data" / "legacy_workflows").glob("*.json"))  # the 0.1.0 templates, kept as saves
+WORKFLOWS = TEMPLATES + LEGACY
+SEARCH_WORDS = {"fashion": 3, "garment": 3, "dress": 3, "edit": 2}  # what an artist types: how many it must find
 SNAPSHOT = json.loads((ROOT / "tests" / "data" / "widget_order.json").read_text())
 SNAPSHOT_INFO = {node_id: compat.summary_as_object_info(summary) for node_id, summary in SNAPSHOT.items()}
 
@@ -29,24 +32,48 @@ def is_pack_node(node_type: str) -> bool:
 
 # --- the committed workflows -----------------------------------------------------------------------
 
-def test_there_are_three_shipped_workflows():
-    assert [p.stem for p in WORKFLOWS] == ["hierafash_attribute_edit", "hierafash_concept_to_draft",
-                                           "hierafash_generate_then_edit"]
+def test_three_templates_whose_names_an_artist_reads_and_searches():
+    # The frontend shows and searches a pack's template by its file name alone.
+    names = [p.stem.lower() for p in TEMPLATES]
+    assert len(names) == 3 and len(LEGACY) == 3
+    for word, count in SEARCH_WORDS.items():
+        assert sum(word in name for name in names) == count, word
+    assert not any("_" in name for name in names)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_workflow_is_in_the_editors_format_with_a_note_and_a_thumbnail(path):
+def test_workflow_is_in_the_editors_format_with_a_note(path):
     workflow = wf.load(path)
     assert workflow["version"] == 0.4
     assert all(isinstance(link, list) and len(link) == 6 for link in workflow["links"])
     assert workflow["last_node_id"] == max(n["id"] for n in workflow["nodes"])
     assert any(n["type"] in ("Note", "MarkdownNote") and "hierafash" in n["widgets_values"][0]
                for n in workflow["nodes"])
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.stem)
+def test_template_has_a_thumbnail_one_loader_for_the_downloaded_file_and_one_size_switch(path):
     thumbnail = path.with_suffix(".jpg")
     assert thumbnail.read_bytes()[:3] == b"\xff\xd8\xff" and thumbnail.stat().st_size < 200_000
+    workflow = wf.load(path)
+    types = [n["type"] for n in workflow["nodes"]]
+    assert "CheckpointLoaderSimple" not in types and "ControlNetLoader" not in types
+    (loader,) = [n for n in workflow["nodes"] if n["type"] == "HieraFashLoadOfficialModel"]
+    (model,) = loader["properties"]["models"]  # what the frontend's Download button fetches: the file it loads
+    assert model == {"name": loader["widgets_values"][0], "directory": "checkpoints", "url": wf.OFFICIAL_CKPT_URL}
+    assert model["url"].endswith("/" + model["name"])
+    (settings,) = [n for n in workflow["nodes"] if n["type"] == "HieraFashSizeAndSteps"]
+    assert settings["widgets_values"][0].startswith("quick try")
+    fed = {(link[3], link[4]) for link in workflow["links"] if link[1] == settings["id"]}
+    samplers = [n["id"] for n in workflow["nodes"] if n["type"] in ("KSampler", "HieraFashHierarchicalPromptScheduler")]
+    for node_id in samplers:  # every sampler and scheduler takes its steps from the switch
+        inputs = next(n for n in workflow["nodes"] if n["id"] == node_id)["inputs"]
+        steps = next(i for i, slot in enumerate(inputs) if slot["name"] == "steps")
+        assert (node_id, steps) in fed, node_id
+    assert workflow["extra"]["ds"]["scale"] >= 0.75  # opens legible
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", LEGACY, ids=lambda p: p.stem)
 def test_loaders_name_the_official_weights_and_sample_epsilon(path):
     workflow = wf.load(path)
     nodes = {n["id"]: n for n in workflow["nodes"]}
@@ -76,7 +103,7 @@ def test_pack_nodes_in_committed_workflows_fit_the_committed_widget_order(path):
 
 
 def test_the_check_catches_a_moved_widget_and_a_lost_output():
-    workflow = wf.load(ROOT / "workflows" / "hierafash_concept_to_draft.json")
+    workflow = wf.load(ROOT / "tests" / "data" / "legacy_workflows" / "hierafash_concept_to_draft.json")
     moved = copy.deepcopy(SNAPSHOT)
     widgets = moved["HieraFashPoseMaskBuilder"]["widgets"]
     widgets.insert(0, ["mode", "COMBO"])  # a widget inserted before the others shifts every saved value
