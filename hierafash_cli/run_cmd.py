@@ -253,7 +253,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "in the pinned ComfyUI, without a browser, and write the images it saves into --out. "
                     "Exits 1 with ComfyUI's error if the workflow fails, 2 if a model or input file is missing "
                     "(naming the file, the folder it goes in and where to get it) or an override is wrong.",
-        epilog="example: hierafash run workflows/hierafash_attribute_edit.json "
+        epilog="example: hierafash run \"workflows/Fashion garment edit - new sleeves and collar on a dress.json\" "
                "--set 'Load Image.image=~/drafts/dress.png' --set KSampler.seed=7 --out out/")
     parser.add_argument("workflow", type=Path, help="a workflow .json saved by the editor (UI format)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE",
