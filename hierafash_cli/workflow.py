@@ -25,7 +25,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from hierafash_core.weights import DEFAULT_STEM, output_names
+from hierafash_core.weights import (  # noqa: F401  (OFFICIAL_*: where the CLI and tests read them)
+    DEFAULT_STEM,
+    OFFICIAL_CKPT,
+    OFFICIAL_CKPT_PAGE,
+    OFFICIAL_CKPT_URL,
+    OFFICIAL_REPO,
+    output_names,
+)
 
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
@@ -35,11 +42,7 @@ MUTED, BYPASSED = 2, 4
 KIND_WORDS = {"INT": "an integer", "FLOAT": "a number", "STRING": "text", "BOOLEAN": "true or false"}
 MODEL_EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onnx")
 
-# The official HieraFashDiff weights and the names `hierafash convert` gives them.
-OFFICIAL_REPO = "vmip-shu/HieraFashDiff"
-OFFICIAL_CKPT = "hfd_100epochs.ckpt"
-OFFICIAL_CKPT_URL = f"https://huggingface.co/{OFFICIAL_REPO}/resolve/main/{OFFICIAL_CKPT}"
-OFFICIAL_CKPT_PAGE = f"https://huggingface.co/{OFFICIAL_REPO}/blob/main/{OFFICIAL_CKPT}"
+# The names `hierafash convert` gives the official weights.
 CHECKPOINT_NAME, CONTROLNET_NAME = output_names(DEFAULT_STEM)
 
 

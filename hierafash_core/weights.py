@@ -59,6 +59,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 DEFAULT_STEM = "hierafashdiff"
+# The released weights (one file), where they come from.
+OFFICIAL_REPO = "vmip-shu/HieraFashDiff"
+OFFICIAL_CKPT = "hfd_100epochs.ckpt"
+OFFICIAL_CKPT_URL = f"https://huggingface.co/{OFFICIAL_REPO}/resolve/main/{OFFICIAL_CKPT}"
+OFFICIAL_CKPT_PAGE = f"https://huggingface.co/{OFFICIAL_REPO}/blob/main/{OFFICIAL_CKPT}"
 CHECKPOINT_SUFFIX = "_sd21.safetensors"
 CONTROLNET_SUFFIX = "_pose_controlnet.safetensors"
 

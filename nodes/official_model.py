@@ -13,12 +13,11 @@ import folder_paths
 from comfy_api.latest import io
 from comfy_extras.nodes_model_advanced import ModelSamplingDiscrete
 
-from ..hierafash_core.weights import DEFAULT_STEM, WeightsError, convert_checkpoint
-from .common import CATEGORY, input_error, schema
+from ..hierafash_core.weights import DEFAULT_STEM, OFFICIAL_CKPT, OFFICIAL_CKPT_URL, WeightsError, convert_checkpoint
+from .common import CATEGORY, HieraFashInputError, input_error, schema
 from .convert import file_state, output_paths, pickled_checkpoints
 
 NODE_NAME = "HieraFash Load Official Model"
-OFFICIAL_CKPT = "hfd_100epochs.ckpt"
 
 
 def output_stem(ckpt_name: str) -> str:
@@ -40,6 +39,13 @@ def progress_bar():
             bar.update_absolute(percent)
 
     return update
+
+
+def missing_message(ckpt_name: str) -> str:
+    """Which file is missing, the folder it goes in and where it comes from."""
+    folder = folder_paths.get_folder_paths("checkpoints")[0]
+    return str(input_error(NODE_NAME, "ckpt_name", f"'{ckpt_name}' is not in {folder}: download {OFFICIAL_CKPT} "
+                                                   f"from {OFFICIAL_CKPT_URL} into that folder, then press R"))
 
 
 class LoadOfficialModel(io.ComfyNode):
@@ -75,6 +81,13 @@ class LoadOfficialModel(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, ckpt_name):
+        # Taking ckpt_name here replaces ComfyUI's "value not in list" with where the file goes and comes from.
+        if folder_paths.get_full_path("checkpoints", ckpt_name) is None:
+            return missing_message(ckpt_name)
+        return True
+
+    @classmethod
     def fingerprint_inputs(cls, ckpt_name):
         # Load again when the source or a converted file changes on disk.
         paths = output_paths(output_stem(ckpt_name))
@@ -84,8 +97,7 @@ class LoadOfficialModel(io.ComfyNode):
     def execute(cls, ckpt_name) -> io.NodeOutput:
         source = folder_paths.get_full_path("checkpoints", ckpt_name)
         if source is None:
-            raise input_error(NODE_NAME, "ckpt_name", f"'{ckpt_name}' is not in models/checkpoints; put "
-                                                      f"{OFFICIAL_CKPT} there and press R to refresh")
+            raise HieraFashInputError(missing_message(ckpt_name))
         stem = output_stem(ckpt_name)
         checkpoint_path, controlnet_path = output_paths(stem)
         try:

@@ -32,8 +32,8 @@ class SizeAndSteps(io.ComfyNode):
             inputs=[
                 io.Combo.Input("preset", options=[*PRESETS, CUSTOM], default=next(iter(PRESETS)),
                                tooltip="Quick try, the paper's settings, or the values below."),
-                io.Int.Input("width", default=512, min=64, max=2048, step=64, tooltip="Used with 'custom'."),
-                io.Int.Input("height", default=704, min=64, max=2048, step=64, tooltip="Used with 'custom'."),
+                io.Int.Input("width", default=512, min=64, max=2048, step=8, tooltip="Used with 'custom'."),
+                io.Int.Input("height", default=704, min=64, max=2048, step=8, tooltip="Used with 'custom'."),
                 io.Int.Input("steps", default=50, min=1, max=1000, tooltip="Used with 'custom'."),
             ],
             outputs=[

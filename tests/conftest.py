@@ -13,12 +13,12 @@ import pytest
 
 from hierafash_cli.runtime import RuntimeMissing, comfyui_dir, comfyui_version, installed_runtime
 from hierafash_cli.server import ComfyServer, prepare_base
+from hierafash_core.weights import OFFICIAL_CKPT
 
 TESTS = Path(__file__).resolve().parent
 PROBE_PACK = TESTS / "comfy_nodes" / "hierafash_test_probe"
 TINY_CHECKPOINT = "tiny_sd15.safetensors"
 TINY_CONTROLNET = "tiny_pose_cn.safetensors"
-OFFICIAL_CKPT = "hfd_100epochs.ckpt"  # the released file's name, which the templates' loader expects
 
 
 def pytest_report_header(config):
@@ -48,7 +48,7 @@ def comfy_base(tmp_path_factory) -> Path:
 def official_checkpoint(comfy_base) -> Path:
     """A seeded, shrunk replica of the official checkpoint (its key layout and Lightning wrapper) under the released
     file's name in models/checkpoints: what an artist who downloaded it has."""
-    path = comfy_base / "models" / "checkpoints" / OFFICIAL_CKPT
+    path = comfy_base / "models" / "checkpoints" / OFFICIAL_CKPT  # the name the templates' loader expects
     start = time.perf_counter()
     subprocess.run([sys.executable, str(TESTS / "support" / "build_official_replica.py"), "--out", str(path)],
                    cwd=comfyui_dir(), check=True)

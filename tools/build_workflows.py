@@ -33,11 +33,10 @@ from live import live_server  # noqa: E402
 from hierafash_cli.workflow import (  # noqa: E402
     CHECKPOINT_NAME,
     CONTROLNET_NAME,
+    OFFICIAL_CKPT,
     OFFICIAL_CKPT_PAGE,
     OFFICIAL_CKPT_URL,
 )
-
-OFFICIAL_CKPT = "hfd_100epochs.ckpt"
 
 WORKFLOWS = ROOT / "workflows"
 BUILD_VIEWPORT = {"width": 1600, "height": 1000}
@@ -396,8 +395,8 @@ def thumbnail(name: str, path: Path) -> None:
     import torch
     from PIL import Image
 
-    from hierafash_core.legend import region_preview
     from hierafash_core.body_masks import build_body_masks
+    from hierafash_core.legend import region_preview
     from hierafash_core.pose import read_pose_keypoint
     from hierafash_core.synthetic import draw_figure, example_spec
 

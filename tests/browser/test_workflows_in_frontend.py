@@ -37,7 +37,6 @@ LEGIBLE_ZOOM = 0.75  # below it node text is too small to read (the old template
 NOTE_IN_VIEW = """() => { const note = app.graph.nodes.find((n) => n.title === 'Start here');
   const r = app.canvas.canvas.getBoundingClientRect(), [x, y] = app.canvas.ds.convertOffsetToCanvas(note.pos);
   return x >= 0 && y >= 0 && x < r.width / 2 && y < r.height / 2; }"""
-OFFICIAL_CKPT = "hfd_100epochs.ckpt"
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +211,7 @@ def test_a_missing_model_is_named_with_its_folder_and_download(app_page):
     page = app_page
     workflow = page.evaluate(FETCH_JSON, f"/api/workflow_templates/hierafashdiff/{NAMES[0]}.json")
     (loader,) = [n for n in workflow["nodes"] if n["type"] == "HieraFashLoadOfficialModel"]
-    assert loader["properties"]["models"] == [{"name": OFFICIAL_CKPT, "url": wf.OFFICIAL_CKPT_URL,
+    assert loader["properties"]["models"] == [{"name": wf.OFFICIAL_CKPT, "url": wf.OFFICIAL_CKPT_URL,
                                                "directory": "checkpoints"}]
     loader["widgets_values"][0] = loader["properties"]["models"][0]["name"] = "hfd_not_downloaded.ckpt"
     page.evaluate(LOAD, workflow)
