@@ -23,11 +23,8 @@ ATTRIBUTE_ORDERS = ("paper", "as chained", "by area")
 Item = TypeVar("Item")
 
 
-class UnknownAttributeError(HieraFashError, KeyError):
-    """A name that is no attribute of the vocabulary. (KeyError stays a base until every caller
-    catches HieraFashError.)"""
-
-    __str__ = HieraFashError.__str__
+class UnknownAttributeError(HieraFashError):
+    """A name that is no attribute of the vocabulary."""
 
 
 @dataclass(frozen=True)
