@@ -89,9 +89,9 @@ class LoadOfficialModel(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, ckpt_name):
-        # Load again when the source or a converted file changes on disk.
-        paths = output_paths(output_stem(ckpt_name))
-        return ckpt_name, [file_state(p) for p in (folder_paths.get_full_path("checkpoints", ckpt_name), *paths)]
+        # Load again when the source file changes. Not on the converted files: the first run writes them, and
+        # watching them would reload (and re-run everything after this node) once for nothing.
+        return ckpt_name, file_state(folder_paths.get_full_path("checkpoints", ckpt_name))
 
     @classmethod
     def execute(cls, ckpt_name) -> io.NodeOutput:
