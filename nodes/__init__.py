@@ -2,6 +2,7 @@
 
 from . import (
     convert,
+    deprecated,
     design,
     edit,
     example_figure,
@@ -14,4 +15,5 @@ from . import (
 )
 
 NODES = [*design.NODES, *schedule.NODES, *pose.NODES, *pose_detect.NODES, *edit.NODES, *convert.NODES,
-         *example_figure.NODES, *region_preview.NODES, *run_settings.NODES, *official_model.NODES]
+         *example_figure.NODES, *region_preview.NODES, *run_settings.NODES, *official_model.NODES,
+         *deprecated.NODES]
