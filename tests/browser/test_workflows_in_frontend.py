@@ -33,6 +33,9 @@ GRAPH_TO_PROMPT = "async () => JSON.parse(JSON.stringify(await app.graphToPrompt
 PREVIEWS = """() => app.graph.nodes.filter((n) => n.type === 'HieraFashHierarchicalPromptScheduler')
   .map((n) => [String(n.id), n.widgets.find((w) => w.name === 'stage_preview')?.value ?? null])"""
 FIT = "() => app.extensionManager.command.execute('Comfy.Canvas.FitView')"
+# The frontend received a node's images (its output record; drawn nodes also hold them as imgs).
+NODE_SHOWS_IMAGES = """(id) => !!(app.nodeOutputs?.[id]?.images?.length
+  || app.graph.getNodeById(Number(id))?.imgs?.length)"""
 LEGIBLE_ZOOM = 0.75  # below it node text is too small to read (the old templates opened at 0.31-0.5)
 NOTE_IN_VIEW = """() => { const note = app.graph.nodes.find((n) => n.title === 'Start here');
   const r = app.canvas.canvas.getBoundingClientRect(), [x, y] = app.canvas.ds.convertOffsetToCanvas(note.pos);
@@ -180,8 +183,7 @@ def test_shipped_workflow_loads_and_runs_from_the_frontend(app_page, comfy, obje
     for node_id, node in prompt.items():
         if node["class_type"] == "HieraFashPreviewGarmentRegions":
             assert entry["outputs"][node_id]["images"]
-            page.wait_for_function("(id) => !!app.graph.getNodeById(id)?.imgs?.length", arg=int(node_id),
-                                   timeout=60_000)
+            page.wait_for_function(NODE_SHOWS_IMAGES, arg=node_id, timeout=60_000)
 
     # The scheduler's preview text appears in the node.
     page.wait_for_function(f"() => ({PREVIEWS})().every(([, text]) => !!text)", timeout=60_000)

@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 from support.graphs import Graph
 
+from hierafash_cli.server import ComfyError
 from hierafash_core.synthetic import draw_figure, example_spec, sample_figures
 from hierafash_core.vocab import region_color
+from hierafash_core.weights import OFFICIAL_CKPT_URL
 
 WIDTH, HEIGHT = 128, 176
 
@@ -81,3 +83,15 @@ def test_size_and_steps_feeds_sizes_and_steps(comfy, preset, size):
     (image,) = images_of(comfy, entry, shown)
     assert (image.shape[1], image.shape[0]) == size[:2]
     assert entry["outputs"][str(text)]["text"] == [str(size[2])]
+
+
+def test_a_missing_official_file_is_named_with_its_folder_and_source_before_running(comfy, comfy_base):
+    g = Graph()
+    loader = g.add("HieraFashLoadOfficialModel", ckpt_name="hfd_not_downloaded.ckpt")
+    g.add("PreviewAny", source=loader.out(2))
+    with pytest.raises(ComfyError) as caught:
+        comfy.run(g.prompt())
+    message = str(caught.value)
+    assert "node errors" in message  # refused at validation, before anything runs
+    assert "HieraFash Load Official Model: input 'ckpt_name': 'hfd_not_downloaded.ckpt' is not in" in message
+    assert str(comfy_base / "models" / "checkpoints") in message and OFFICIAL_CKPT_URL in message
