@@ -1,8 +1,9 @@
 """`make mutate`: plant each one-line bug of tests/mutations.json in a copy of the tree and check a test catches it.
 
-Each entry names a file, an exact line fragment that must occur there exactly once, its replacement, and why the
-change matters. The copy is the working tree as git sees it (tracked and untracked-not-ignored files); the tests
-named by the entry (the unit tier by default) run against it with `-x`. A mutation survives when they all pass.
+Each entry names a file, an exact line fragment that must occur there exactly once, its replacement, why the
+change matters, and the test files that must catch it (the unit tier by default; name the files that test that
+code, so a run takes minutes, not hours). The copy is the working tree as git sees it (tracked and
+untracked-not-ignored files); those tests run against it with `-x`. A mutation survives when they all pass.
 The command fails on any survivor and on any entry whose fragment no longer matches, so a list gone stale
 is seen as surely as a weakened test.
 """
