@@ -3,6 +3,7 @@
 `eval generation` compares one or more folders of generated images (one setting each) with a real folder;
 `eval edit` compares edited folders (one per attribute or attribute set) with their sources and masks, and
 adds locality: the mean absolute change outside the mask (about 0 for an exact edit) and inside it.
+`--inception FILE` adds the classic Inception FID from pytorch-fid's weights file (never downloaded).
 Writes a JSON with every figure, the CLIP's sha256 and the settings; prints a table; `--plot` draws a PNG.
 """
 
@@ -17,15 +18,16 @@ import numpy as np
 
 from hierafash_core import clip_features as cf
 from hierafash_core import evaluation as ev
+from hierafash_core import inception_features as inc
 from hierafash_core.errors import HieraFashError
 from hierafash_core.metrics import DEFAULT_NEAREST_K, frechet_distance_between, prdc
 from hierafash_core.metrics import clip_score as clip_s
 
 EXIT_BAD_INPUT = 2
 DEFAULT_CACHE = Path.home() / ".cache" / "hierafash" / "features"
-TABLE_COLUMNS = (("FID", "fid"), ("precision", "precision"), ("recall", "recall"), ("density", "density"),
-                 ("coverage", "coverage"), ("CLIP-S", "clip_s"), ("outside", "change_outside_mask"),
-                 ("inside", "change_inside_mask"))
+TABLE_COLUMNS = (("FID", "fid"), ("FID (Inc)", "fid_inception"), ("precision", "precision"), ("recall", "recall"),
+                 ("density", "density"), ("coverage", "coverage"), ("CLIP-S", "clip_s"),
+                 ("outside", "change_outside_mask"), ("inside", "change_inside_mask"))
 
 
 class Blame:
@@ -56,19 +58,46 @@ class Evaluator:
     def __init__(self, args):
         with Blame("--clip", tokenizer="--tokenizer"):
             self.clip = cf.load_clip(args.clip, tokenizer=args.tokenizer, device=args.device)
+        self.inception = None
+        if args.inception:
+            with Blame("--inception"):
+                self.inception = inc.load_inception(args.inception, device=args.device)
         self.cache_dir = None if args.no_cache else Path(args.cache_dir)
         self.batch_size, self.nearest_k = args.batch_size, args.k
 
-    def features(self, images: list[Path], option: str) -> cf.FolderFeatures:
-        with Blame(option, batch_size="--batch-size"), progress_bar(len(images), images[0].parent.name) as bar:
-            return cf.folder_features(self.clip, images, self.cache_dir, option, self.batch_size, bar.update)
+    def features(self, images: list[Path], option: str, model: cf.FeatureModel | None = None) -> cf.FolderFeatures:
+        model = model or self.clip
+        label = f"{images[0].parent.name} ({model.kind})"
+        with Blame(option, batch_size="--batch-size"), progress_bar(len(images), label) as bar:
+            return cf.folder_features(model, images, self.cache_dir, option, self.batch_size, bar.update)
 
-    def reference(self, path: Path, option: str) -> cf.FolderFeatures:
-        """A reference set: a folder of images, or a features file (.npz) that an earlier run cached for one."""
+    def reference(self, path: Path, option: str) -> tuple[cf.FolderFeatures, list[Path] | None]:
+        """A reference set and its images: a folder, or a features file (.npz) an earlier run cached (no images)."""
         if path.suffix == ".npz" and path.is_file():
             with Blame(option):
-                return cf.read_features_file(path, self.clip, option)
-        return self.features(images_of(path, option), option)
+                return cf.read_features_file(path, self.clip, option), None
+        images = images_of(path, option)
+        return self.features(images, option), images
+
+    def inception_features(self, images: list[Path] | None, option: str) -> cf.FolderFeatures | None:
+        """Inception features of a folder when --inception is given, else None."""
+        if self.inception is None:
+            return None
+        if images is None:
+            raise HieraFashError("a cached features .npz holds CLIP features only: give the image folder when "
+                                 "--inception is used", option)
+        return self.features(images, option, self.inception)
+
+    def inception_fid(self, real: cf.FolderFeatures | None, images: list[Path], real_option: str,
+                      fake_option: str) -> dict:
+        """fid_inception (and its covariance offset) of a folder against the reference, or {} without --inception."""
+        if real is None:
+            return {}
+        fake = self.inception_features(images, fake_option)
+        with Blame(fake_option, real=real_option, fake=fake_option):
+            fid = frechet_distance_between(real.features, fake.features)
+        return {"fid_inception": fid.value, "fid_inception_covariance_offset": fid.covariance_offset,
+                "inception_cache_file": str(fake.cache_file) if fake.cache_file else None}
 
     def compare(self, real: cf.FolderFeatures, fake: cf.FolderFeatures, real_option: str, fake_option: str) -> dict:
         with Blame(fake_option, real=real_option, fake=fake_option, nearest_k="--k"):
@@ -89,6 +118,8 @@ class Evaluator:
             "mode": mode,
             "clip": {"source": self.clip.source, "sha256": self.clip.digest, "projection_dim": self.clip.projection_dim,
                      "logit_scale": self.clip.logit_scale, "device": str(self.clip.device)},
+            "inception": None if self.inception is None else {
+                "source": self.inception.source, "sha256": self.inception.digest, "preprocessing": inc.PREPROCESSING},
             "settings": {"nearest_k": self.nearest_k, "preprocessing": cf.PREPROCESSING, "batch_size": self.batch_size,
                          "captions": str(args.captions) if args.captions else None,
                          "cache_dir": str(self.cache_dir) if self.cache_dir else None},
@@ -109,13 +140,16 @@ def images_of(folder: Path, option: str) -> list[Path]:
 
 def run_generation(args) -> dict:
     evaluator = Evaluator(args)
-    real = evaluator.reference(args.real, "--real")
+    real, real_images = evaluator.reference(args.real, "--real")
+    real_inception = evaluator.inception_features(real_images, "--real")
     results = []
     for folder in args.fake:
         images = images_of(folder, "--fake")
         fake = evaluator.features(images, "--fake")
         row = {"setting": folder.name, **folder_record(folder, fake),
-               **evaluator.compare(real, fake, "--real", "--fake"), "caption_items": None, "clip_s": None}
+               **evaluator.compare(real, fake, "--real", "--fake"),
+               **evaluator.inception_fid(real_inception, images, "--real", "--fake"),
+               "caption_items": None, "clip_s": None}
         if args.captions:
             row["caption_items"] = args.caption_items
             row["clip_s"] = evaluator.clip_score(images, fake, args.captions, args.caption_items)
@@ -135,7 +169,8 @@ def run_edit(args) -> dict:
     evaluator = Evaluator(args)
     sources = images_of(args.source, "--source")
     reference_folder, reference_option = (args.real, "--real") if args.real else (args.source, "--source")
-    reference = evaluator.reference(reference_folder, reference_option)
+    reference, reference_images = evaluator.reference(reference_folder, reference_option)
+    reference_inception = evaluator.inception_features(reference_images, reference_option)
     results = []
     for folder, mask_folder, attributes in zip(args.edited, args.masks * len(args.edited), attribute_sets):
         edited, masks = images_of(folder, "--edited"), images_of(mask_folder, "--masks")
@@ -149,6 +184,7 @@ def run_edit(args) -> dict:
         k = ev.caption_items(len(attributes))
         row = {"setting": "+".join(attributes), "attributes": list(attributes), **folder_record(folder, fake),
                "masks": str(mask_folder), **evaluator.compare(reference, fake, reference_option, "--edited"),
+               **evaluator.inception_fid(reference_inception, edited, reference_option, "--edited"),
                "change_outside_mask": change.outside, "change_inside_mask": change.inside,
                "mask_fraction": change.mask_fraction, "caption_items": k, "clip_s": None}
         if args.captions:
@@ -170,9 +206,12 @@ def format_table(report: dict) -> str:
     role = " (--source: no --real given)" if reference.get("role") == "--source" else ""
     lines.append(f"reference: {reference['folder']}{role} ({reference['images']} images); "
                  f"CLIP {report['clip']['sha256'][:12]}, k = {report['settings']['nearest_k']}")
+    if report["inception"]:
+        lines.append(f"FID (Inc): Inception {report['inception']['sha256'][:12]}, pytorch-fid's preprocessing; "
+                     "comparable with pytorch-fid's figures only if this is its pt_inception-2015-12-05-6726825d.pth")
     if any(row["clip_s"] is None for row in report["results"]):
         lines.append("CLIP-S: not computed (no --captions)")
-    if any(row["fid_covariance_offset"] for row in report["results"]):
+    if any(row["fid_covariance_offset"] or row.get("fid_inception_covariance_offset") for row in report["results"]):
         lines.append("FID: a covariance product was singular; 1e-6·I was added to both covariances (clean-fid's fix)")
     return "\n".join(lines)
 
@@ -227,6 +266,9 @@ def add_common(parser: argparse.ArgumentParser):
     parser.add_argument("--captions", type=Path,
                         help="for CLIP-S: the dataset's test.json (captions matched to images by <gt> name) or a "
                              "folder of <image name>.txt files; without it CLIP-S is not computed")
+    parser.add_argument("--inception", type=Path,
+                        help="also report the classic Inception FID (fid_inception) from a local weights file: "
+                             "pytorch-fid's pt_inception-2015-12-05-6726825d.pth; nothing is downloaded")
     parser.add_argument("--k", type=int, default=DEFAULT_NEAREST_K,
                         help="nearest neighbours for precision/recall/density/coverage (default %(default)s, the "
                              "paper's); each folder needs at least k + 1 images")

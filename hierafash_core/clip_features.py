@@ -4,7 +4,8 @@ The model is a `transformers.CLIPModel` read from an HF folder, or built from an
 state dict (e.g. a fashion-tuned `.ckpt` whose keys start with `model.`). Images are resized with PIL
 bicubic so the short side is 224, centre-cropped to 224 × 224 and CLIP-normalised, as clean-fid's
 `img_preprocess_clip` + `CLIP_fx` (not `CLIPImageProcessor`, which gives slightly different features).
-Folder features are cached on disk, keyed on the files' names, sizes and mtimes and the model's hash.
+Folder features are cached on disk, keyed on the files' names, sizes and mtimes and the model's hash;
+the same cache serves any `FeatureModel` (the Inception of `inception_features` too).
 transformers and tqdm are the `eval` extra, imported where they are used.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -90,6 +92,19 @@ def file_digest(paths: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
+class FeatureModel(Protocol):
+    """What the folder cache needs of a feature extractor (LocalClip, inception_features.LocalInception)."""
+
+    kind: str  # named in errors: "CLIP", "Inception"
+    preprocessing: str
+    digest: str
+    projection_dim: int
+
+    def load_batch(self, paths: Sequence[Path]) -> np.ndarray: ...
+
+    def encode_crops(self, crops: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass
 class LocalClip:
     model: object  # transformers.CLIPModel, eval mode, on `device`
@@ -97,6 +112,8 @@ class LocalClip:
     digest: str  # sha256 of the weight (and config) files: identifies the model in caches and reports
     source: str
     device: torch.device
+    kind = "CLIP"
+    preprocessing = PREPROCESSING
 
     @property
     def projection_dim(self) -> int:
@@ -106,6 +123,10 @@ class LocalClip:
     def logit_scale(self) -> float:
         """exp(logit_scale): the CLIP-S multiplier (100 for OpenAI CLIP, 14.29 for a fresh one)."""
         return float(self.model.logit_scale.detach().exp())
+
+    def load_batch(self, paths: Sequence[Path]) -> np.ndarray:
+        """(B, 224, 224, 3) uint8 crops of the given files."""
+        return crop_batch(paths)
 
     @torch.no_grad()
     def encode_crops(self, crops: np.ndarray) -> np.ndarray:
@@ -163,7 +184,7 @@ def load_clip(path: Path | str, tokenizer: Path | str | None = None, device: str
     return LocalClip(model, loaded_tokenizer, digest, str(path), target)
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path, input_name: str = "clip") -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint file (Lightning's `state_dict` entry if present), read without running code."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -172,11 +193,11 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors come in many types; all mean the same to the user
-        raise HieraFashError(f"cannot read {path} as a weights-only checkpoint ({exc})", "clip") from exc
+        raise HieraFashError(f"cannot read {path} as a weights-only checkpoint ({exc})", input_name) from exc
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict):
-        raise HieraFashError(f"{path} holds a {type(loaded).__name__}, not a state dict", "clip")
+        raise HieraFashError(f"{path} holds a {type(loaded).__name__}, not a state dict", input_name)
     return {k: v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
 
 
@@ -277,7 +298,7 @@ def _used_openai_keys(sd: dict) -> set[str]:
     return {key for key in sd if key in singles or blocks.match(key)}
 
 
-def image_features(clip: LocalClip, paths: Sequence[Path], batch_size: int = 32, workers: int = 4,
+def image_features(model: FeatureModel, paths: Sequence[Path], batch_size: int = 32, workers: int = 4,
                    progress: Callable | None = None) -> np.ndarray:
     """(n, projection_dim) float32 features; decoding runs in threads ahead of the batched forward."""
     if batch_size < 1:
@@ -287,25 +308,25 @@ def image_features(clip: LocalClip, paths: Sequence[Path], batch_size: int = 32,
 
     def encode_oldest():
         crops = pending.popleft().result()
-        out.append(clip.encode_crops(crops))
+        out.append(model.encode_crops(crops))
         if progress is not None:
             progress(len(crops))
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         pending = deque()
         for batch in batches:
-            pending.append(pool.submit(crop_batch, batch))
+            pending.append(pool.submit(model.load_batch, batch))
             if len(pending) > PREFETCH_BATCHES:  # bounded: a 5,000-image folder never sits in memory at once
                 encode_oldest()
         while pending:
             encode_oldest()
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, clip.projection_dim), np.float32)
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.projection_dim), np.float32)
 
 
-def folder_key(clip: LocalClip, paths: Sequence[Path]) -> str:
+def folder_key(model: FeatureModel, paths: Sequence[Path]) -> str:
     """Cache key: the model's hash, the preprocessing, and each file's name, size and mtime."""
     listing = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
-    text = json.dumps([PREPROCESSING, clip.digest, listing])
+    text = json.dumps([model.preprocessing, model.digest, listing])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -317,33 +338,33 @@ class FolderFeatures:
     from_cache: bool
 
 
-def read_features_file(path: Path, clip: LocalClip, input_name: str) -> FolderFeatures:
-    """Features saved by `folder_features`, checked against the CLIP now in use."""
+def read_features_file(path: Path, model: FeatureModel, input_name: str) -> FolderFeatures:
+    """Features saved by `folder_features`, checked against the model now in use."""
     with np.load(path, allow_pickle=False) as data:
         features, names, digest = data["features"], tuple(str(n) for n in data["names"]), str(data["model_digest"])
-    if features.ndim != 2 or features.shape[1] != clip.projection_dim:
-        raise HieraFashError(f"the features in {path} have width {features.shape[-1]} but the CLIP projects to "
-                             f"{clip.projection_dim}: they come from another model; delete {path} to recompute "
-                             "them, or pass the CLIP they were computed with", input_name)
-    if digest != clip.digest:
-        raise HieraFashError(f"the features in {path} were computed with CLIP {digest[:12]}, not "
-                             f"{clip.digest[:12]}: delete {path} to recompute them", input_name)
+    if features.ndim != 2 or features.shape[1] != model.projection_dim:
+        raise HieraFashError(f"the features in {path} have width {features.shape[-1]} but the {model.kind} projects to "
+                             f"{model.projection_dim}: they come from another model; delete {path} to recompute "
+                             f"them, or pass the {model.kind} they were computed with", input_name)
+    if digest != model.digest:
+        raise HieraFashError(f"the features in {path} were computed with {model.kind} {digest[:12]}, not "
+                             f"{model.digest[:12]}: delete {path} to recompute them", input_name)
     return FolderFeatures(names, features, path, True)
 
 
-def folder_features(clip: LocalClip, paths: Sequence[Path], cache_dir: Path | None, input_name: str = "folder",
+def folder_features(model: FeatureModel, paths: Sequence[Path], cache_dir: Path | None, input_name: str = "folder",
                     batch_size: int = 32, progress: Callable | None = None) -> FolderFeatures:
     """Features of the given images, read from `cache_dir` when the same files and model were seen before."""
     names = tuple(p.name for p in paths)
     cache_file = None
     if cache_dir is not None:
-        cache_file = Path(cache_dir) / f"{paths[0].parent.name}-{folder_key(clip, paths)[:20]}.npz"
+        cache_file = Path(cache_dir) / f"{paths[0].parent.name}-{folder_key(model, paths)[:20]}.npz"
         if cache_file.is_file():
-            return read_features_file(cache_file, clip, input_name)
-    features = image_features(clip, paths, batch_size=batch_size, progress=progress)
+            return read_features_file(cache_file, model, input_name)
+    features = image_features(model, paths, batch_size=batch_size, progress=progress)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         partial = cache_file.with_suffix(".partial.npz")
-        np.savez(partial, features=features, names=np.array(names), model_digest=np.array(clip.digest))
+        np.savez(partial, features=features, names=np.array(names), model_digest=np.array(model.digest))
         partial.replace(cache_file)  # a killed run never leaves a truncated cache entry
     return FolderFeatures(names, features, cache_file, False)

@@ -80,7 +80,24 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = COVARIANCE_OFFSET) -
 
 def frechet_distance_between(features1, features2, eps: float = COVARIANCE_OFFSET) -> FrechetDistance:
     """Fréchet distance between the Gaussians fitted to two feature sets (FID when the features are a model's)."""
-    return frechet_distance(*feature_statistics(features1), *feature_statistics(features2), eps=eps)
+    first, second = as_features(features1), as_features(features2)
+    (mu1, sigma1), (mu2, sigma2) = feature_statistics(first), feature_statistics(second)
+    if first.shape[1] == second.shape[1] and min(len(first), len(second)) <= first.shape[1]:
+        # Singular covariances (e.g. 1,000 images in Inception's 2048 dims): sqrtm is ill-posed, the exact trace is not.
+        diff = mu1 - mu2
+        value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt_product(first, second)
+        return FrechetDistance(float(value), 0.0)
+    return frechet_distance(mu1, sigma1, mu2, sigma2, eps=eps)
+
+
+def trace_sqrt_product(features1: np.ndarray, features2: np.ndarray) -> float:
+    """Tr sqrt(S1 S2) of two sets' covariances, exactly, as the nuclear norm of A1 A2ᵀ (S_i = A_iᵀA_i).
+
+    A_i are the centred rows / sqrt(n_i - 1); the non-zero eigenvalues of S1 S2 are the squared singular
+    values of the (n1 × n2) matrix A1 A2ᵀ, so no (width × width) square root is taken.
+    """
+    first, second = ((f - f.mean(axis=0)) / np.sqrt(len(f) - 1) for f in (features1, features2))
+    return float(np.linalg.svd(first @ second.T, compute_uv=False).sum())
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

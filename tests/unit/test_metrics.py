@@ -11,10 +11,12 @@ import pytest
 from hierafash_core.errors import HieraFashError
 from hierafash_core.metrics import (
     clip_score,
+    feature_statistics,
     frechet_distance,
     frechet_distance_between,
     pairwise_distances,
     prdc,
+    trace_sqrt_product,
 )
 
 pytest.importorskip("scipy", reason="scipy (the eval extra) gives the matrix square root")
@@ -157,3 +159,35 @@ def test_prdc_agrees_with_the_prdc_package(nearest_k):
     ours = prdc(real, fake, nearest_k=nearest_k)
     for name in ("precision", "recall", "density", "coverage"):
         assert getattr(ours, name) == pytest.approx(reference[name], rel=1e-4), name
+
+
+def test_the_exact_trace_equals_sqrtm_where_sqrtm_is_well_posed():
+    rng = np.random.default_rng(5)
+    first, second = rng.normal(size=(30, 6)), rng.normal(size=(40, 6)) @ rng.normal(size=(6, 6))
+    (mu1, sigma1), (mu2, sigma2) = feature_statistics(first), feature_statistics(second)
+    expected = frechet_distance(mu1, sigma1, mu2, sigma2).value
+    diff = mu1 - mu2
+    exact = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt_product(first, second)
+    assert exact == pytest.approx(expected, rel=1e-9)
+
+
+def test_fewer_images_than_the_width_give_exact_distances():
+    """4 images in 2048 dims (Inception on a small folder): sqrtm fails there, the closed forms still hold."""
+    rng = np.random.default_rng(6)
+    features, shift = rng.normal(size=(4, 2048)) * 50.0, rng.normal(size=2048)
+    assert abs(frechet_distance_between(features, features).value) < 1e-9 * np.trace(np.cov(features, rowvar=False))
+    shifted = frechet_distance_between(features, features + shift)
+    assert shifted.value == pytest.approx(shift @ shift, rel=1e-9) and shifted.covariance_offset == 0.0
+
+
+def test_fewer_images_than_the_width_agree_with_the_symmetric_square_root():
+    """Tr sqrt(S1 S2) = Tr sqrt(S1^½ S2 S1^½), a PSD root that eigh takes safely even when singular."""
+    rng = np.random.default_rng(7)
+    first, second = rng.normal(size=(5, 64)), rng.normal(size=(7, 64)) + 1.0
+    (mu1, sigma1), (mu2, sigma2) = feature_statistics(first), feature_statistics(second)
+    values, vectors = np.linalg.eigh(sigma1)
+    root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T  # rank 4 of 64: clip rounding below 0
+    inner = np.linalg.eigvalsh(root @ sigma2 @ root)
+    diff = mu1 - mu2
+    expected = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.sqrt(np.clip(inner, 0.0, None)).sum()
+    assert frechet_distance_between(first, second).value == pytest.approx(expected, rel=1e-6)
