@@ -108,3 +108,17 @@ def test_a_torchscript_file_is_refused_with_the_supported_format(tmp_path):
     torch.jit.script(torch.nn.Linear(2, 2)).save(str(scripted))
     with pytest.raises(HieraFashError, match=r"TorchScript.*pt_inception-2015-12-05-6726825d\.pth"):
         load_inception(scripted)
+
+
+def test_a_cached_clip_reference_cannot_serve_the_inception_fid(tmp_path, figures, tiny_clip, inception_weights,
+                                                                capsys):
+    figures(tmp_path / "real", 3, seed=1)
+    output = tmp_path / "clip_only.json"
+    common = ["--fake", tmp_path / "real", "--clip", tiny_clip, "--k", 2, "--cache-dir", tmp_path / "cache"]
+    code, _, err = run_eval(["generation", "--real", tmp_path / "real", *common, "--output", output], capsys)
+    assert code == 0, err
+    cached = json.loads(output.read_text())["reference"]["cache_file"]
+    code, _, err = run_eval(["generation", "--real", cached, *common, "--inception", inception_weights], capsys)
+    assert code == 2
+    assert err == ("hierafash eval generation: --real: a cached features .npz holds CLIP features only: give the "
+                   "image folder when --inception is used")
