@@ -180,9 +180,23 @@ def test_hierafash_run_reproduces_the_edit_workflow_headless(comfy, comfy_base, 
     assert loader["widgets_values"][0] == TINY_MODELS[wf.CHECKPOINT_NAME]
 
 
-def test_hierafash_run_names_the_missing_model_its_folder_and_source(comfy, comfy_base, tmp_path):
+@pytest.fixture
+def without_converted_models(comfy_base, tmp_path):
+    """The server's models folder without the files the templates' loader converted earlier in the session."""
+    moved = []
+    for folder, name in (("checkpoints", wf.CHECKPOINT_NAME), ("controlnet", wf.CONTROLNET_NAME)):
+        path = comfy_base / "models" / folder / name
+        if path.exists():
+            moved.append((path, path.rename(tmp_path / name)))
+    yield
+    for path, aside in moved:
+        aside.rename(path)
+
+
+def test_hierafash_run_names_the_missing_model_its_folder_and_source(comfy, comfy_base, tmp_path,
+                                                                    without_converted_models):
     result = hierafash("run", LEGACY_DRAFT, "--attach", str(comfy.port),
-                       "--out", str(tmp_path), timeout=120)
+                       "--out", str(tmp_path / "out"), timeout=120)
 
     assert result.returncode == EXIT_SETUP
     err = result.stderr
@@ -191,7 +205,7 @@ def test_hierafash_run_names_the_missing_model_its_folder_and_source(comfy, comf
         assert f"put it in: {comfy_base / 'models' / folder}" in err
     assert f"get it from: {wf.OFFICIAL_CKPT_URL}" in err
     assert f"hierafash convert {wf.OFFICIAL_CKPT} --models-dir {comfy_base / 'models'}" in err
-    assert not list(tmp_path.iterdir())
+    assert not any((tmp_path / "out").glob("*"))  # nothing written
 
 
 def test_hierafash_run_reports_bad_overrides_before_running(comfy, tmp_path):
