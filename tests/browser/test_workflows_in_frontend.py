@@ -55,11 +55,12 @@ NEXT_FRAME = "() => new Promise((done) => requestAnimationFrame(() => requestAni
 # the errors panel that the "View details" button opens (1.47). Opens that panel; returns the text once every
 # word is in it, else null.
 REPORTED = """(words) => {
-  const body = document.body.innerText;
+  const body = document.body.innerText, panel = /Errors? detected/.test(body);
   const details = [...document.querySelectorAll('button, a, span')].find((e) => e.innerText === 'View details');
-  if (details && !body.includes('Errors detected')) details.click();
+  if (details && !panel) details.click();
   const dialogs = [...document.querySelectorAll('.p-dialog')].map((d) => d.innerText);
-  const text = dialogs.join('\\n') + (body.includes('Errors detected') ? '\\n' + body : '');
+  const start = body.search(/Errors? detected/), end = body.indexOf('For more help', start);
+  const text = dialogs.join('\\n') + (panel ? '\\n' + body.slice(start, end > start ? end : undefined) : '');
   return words.every((w) => text.toLowerCase().includes(w)) ? text : null;
 }"""
 
