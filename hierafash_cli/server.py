@@ -28,7 +28,9 @@ class ComfyError(RuntimeError):
     pass
 
 
-BIND_FAILURES = ("address already in use", "errno 98", "errno 10048", "only one usage of each socket address")
+# How ComfyUI reports a taken port: the OS error (0.3.75) or its own message (0.30: "Port N is already in use").
+BIND_FAILURES = ("address already in use", "is already in use", "errno 98", "errno 10048",
+                 "only one usage of each socket address")
 
 
 def answering_base(stats) -> str | None:
