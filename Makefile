@@ -36,10 +36,11 @@ run: $(call venv,$(RUNTIME))/.ready
 
 test: setup browser-deps lint
 	$(PY) -m pytest -m "not ($(RUNTIME_TIERS))"
-	@set -e; for r in $(RUNTIMES); do \
+	@failed=""; for r in $(RUNTIMES); do \
 		echo "== comfy and browser tiers on the '$$r' runtime"; \
-		"$$($(PYTHON) hierafash_cli/runtime.py venv $$r)/bin/python" -m pytest -m "$(RUNTIME_TIERS)"; \
-	done
+		"$$($(PYTHON) hierafash_cli/runtime.py venv $$r)/bin/python" -m pytest -m "$(RUNTIME_TIERS)" || failed="$$failed $$r"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "== failed on:$$failed"; exit 1; fi
 
 test-unit: setup
 	$(PY) -m pytest -m "not ($(RUNTIME_TIERS))"
