@@ -39,7 +39,6 @@ from hierafash_cli.workflow import (  # noqa: E402
 )
 
 WORKFLOWS = ROOT / "workflows"
-BUILD_VIEWPORT = {"width": 1600, "height": 1000}
 THUMB_MAX_BYTES = 180_000  # the template browser asks for small thumbnails; keep a margin under 200 KB
 OPENING_ZOOM = 0.85  # tests/browser checks that templates open at least this legible
 
@@ -432,7 +431,7 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="hierafash_build_") as tmp, live_server() as server, \
                 sync_playwright() as pw:
             apply_settings(server, {"Comfy.Workflow.ShowMissingModelsWarning": False})
-            context = launch(pw, Path(tmp) / "profile", BUILD_VIEWPORT)
+            context = launch(pw, Path(tmp) / "profile")
             try:
                 page = context.pages[0] if context.pages else context.new_page()
                 open_app(page, server.url)
