@@ -10,6 +10,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .preview import overlay_regions
+from .vocab import attribute_kind, attribute_label, is_vocabulary_kind, region_color
+
 SWATCH = 14  # legend swatch side, pixels at a 512-pixel-wide image
 MIN_SCALE = 1.0
 
@@ -55,9 +58,6 @@ def with_legend(images: torch.Tensor, entries: Sequence[tuple[str, tuple[float, 
 def region_preview(backdrop: torch.Tensor, regions: dict) -> torch.Tensor:
     """`backdrop` [B, H, W, 3] tinted with every region {kind: [B or 1, H, W]} and a legend naming each colour;
     kinds that share one region (sleeve length and sleeve type) share one legend entry."""
-    from .preview import overlay_regions
-    from .vocab import attribute_kind, attribute_label, is_vocabulary_kind, region_color
-
     groups: list[tuple[list[str], torch.Tensor]] = []
     for kind, mask in regions.items():
         same = next((g for g in groups if g[1].shape == mask.shape and torch.equal(g[1], mask)), None)
