@@ -5,6 +5,7 @@ the scheduler's stage preview appears in the node (web/js/hierafash_preview.js);
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from support.workflow_runs import EXPECTED_SAVES, NAMES, saved_images, small_run
@@ -63,6 +64,12 @@ REPORTED = """(words) => {
   const text = dialogs.join('\\n') + (panel ? '\\n' + body.slice(start, end > start ? end : undefined) : '');
   return words.every((w) => text.toLowerCase().includes(w)) ? text : null;
 }"""
+
+
+def edited_copy(workflow: dict) -> dict:
+    """A user's edited copy of a template gets its own workflow id: frontend 1.47 keys open tabs by that id and,
+    given a second graph under an open tab's id, may show the open tab instead of the new graph."""
+    return {**workflow, "id": str(uuid.uuid4())}
 
 
 def reported_problems(page, *words: str, timeout: float = 30_000) -> str:
@@ -217,7 +224,7 @@ def test_a_missing_model_is_named_with_its_folder_and_download(app_page):
     assert loader["properties"]["models"] == [{"name": wf.OFFICIAL_CKPT, "url": wf.OFFICIAL_CKPT_URL,
                                                "directory": "checkpoints"}]
     loader["widgets_values"][0] = loader["properties"]["models"][0]["name"] = "hfd_not_downloaded.ckpt"
-    page.evaluate(LOAD, workflow)
+    page.evaluate(LOAD, edited_copy(workflow))
     report = reported_problems(page, "hfd_not_downloaded.ckpt", "checkpoints")
     assert "download" in report.lower()
     close_dialogs(page)
@@ -229,7 +236,7 @@ def test_the_checks_catch_a_missing_node_type(app_page):
     workflow = page.evaluate(FETCH_JSON, f"/api/workflow_templates/hierafashdiff/{NAMES[0]}.json")
     workflow["nodes"][-1]["type"] = "HieraFashNotARealNode"
     assert page.evaluate(MISSING_TYPES, workflow) == ["HieraFashNotARealNode"]
-    page.evaluate(LOAD, workflow)
+    page.evaluate(LOAD, edited_copy(workflow))
     assert "missing node" in reported_problems(page, "HieraFashNotARealNode").lower()
     close_dialogs(page)
 
