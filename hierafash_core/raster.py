@@ -161,20 +161,27 @@ def _round_corners(distance: torch.Tensor, box: tuple[int, int, int, int], edges
         local.clamp_(min=window)
 
 
+def _offsets(image: torch.Tensor, box: tuple[int, int, int, int], origin: complex):
+    """The window `box` (x0, x1, y0, y1) of `image`, as a view, and its pixels' x and y offsets from `origin`
+    (a row and a column)."""
+    x0, x1, y0, y1 = box
+    dx = torch.arange(x0, x1, dtype=torch.float32)[None, :] - origin.real
+    dy = torch.arange(y0, y1, dtype=torch.float32)[:, None] - origin.imag
+    return image[y0:y1, x0:x1], dx, dy
+
+
 def fill_segment(image: torch.Tensor, a: complex, b: complex, half_width: float, color: torch.Tensor):
     """Paint the pixels within `half_width` of the segment a-b (a line of thickness 2 x half_width)."""
     height, width = image.shape[:2]
     low, high = complex(min(a.real, b.real), min(a.imag, b.imag)), complex(max(a.real, b.real), max(a.imag, b.imag))
-    x0, x1 = max(math.floor(low.real - half_width), 0), min(math.ceil(high.real + half_width) + 1, width)
-    y0, y1 = max(math.floor(low.imag - half_width), 0), min(math.ceil(high.imag + half_width) + 1, height)
-    if x0 >= x1 or y0 >= y1:
+    pad = half_width * (1 + 1j)
+    box = _window(low - pad, high + pad, (0, width, 0, height))
+    if box is None:
         return
-    dx = torch.arange(x0, x1, dtype=torch.float32)[None, :] - a.real
-    dy = torch.arange(y0, y1, dtype=torch.float32)[:, None] - a.imag
+    region, dx, dy = _offsets(image, box, a)
     d = b - a
     t = ((dx * d.real + dy * d.imag) / max(abs(d) ** 2, 1e-12)).clamp(0, 1)
     inside = (dx - t * d.real).square() + (dy - t * d.imag).square() <= half_width**2
-    region = image[y0:y1, x0:x1]
     region.copy_(torch.where(inside[..., None], color, region))
 
 
@@ -193,10 +200,8 @@ def fill_ellipse(
     y0, y1 = max(math.ceil(centre.imag - hy), 0), min(math.floor(centre.imag + hy) + 1, height)
     if x0 >= x1 or y0 >= y1:
         return
-    dx = torch.arange(x0, x1, dtype=torch.float32)[None, :] - centre.real
-    dy = torch.arange(y0, y1, dtype=torch.float32)[:, None] - centre.imag
+    region, dx, dy = _offsets(image, (x0, x1, y0, y1), centre)
     along = (dx * u.real + dy * u.imag) / half_length
     across = (dy * u.real - dx * u.imag) / half_width
-    region = image[y0:y1, x0:x1]
     painted = color if blend == 1.0 else region * (1 - blend) + color * blend
     region.copy_(torch.where((along.square() + across.square() <= 1)[..., None], painted, region))
