@@ -239,32 +239,16 @@ def body_part_mask(
     return result
 
 
-def attribute_mask(
-    frames: PoseFrame | Sequence[PoseFrame],
-    attribute: str,
-    value: str | None = None,
-    *,
-    category: str | None = None,
-    current_length: str | None = None,
-    grow: float = DEFAULT_GROW,
-    feather: float = DEFAULT_FEATHER,
-    missing: Missing = "estimate",
-) -> BodyMask:
-    """Mask for editing one attribute (kind, label or id, e.g. "A2") to `value`.
+def attribute_mask(frames: PoseFrame | Sequence[PoseFrame], attribute: str, value: str | None = None,
+                   **options) -> BodyMask:
+    """Mask for editing one attribute (kind, label or id, e.g. "A2") to `value`; `options` are attribute_masks'
+    (category, current_length, grow, feather, missing).
 
     Clothing length and collar use their value (SHAPING_KINDS); `current_length` is the garment's
     present clothing length if known (used by clothing length and hem).
     """
-    return attribute_masks(
-        frames,
-        [attribute],
-        values={attribute: value} if value else None,
-        category=category,
-        current_length=current_length,
-        grow=grow,
-        feather=feather,
-        missing=missing,
-    )[_kind(attribute)]
+    masks = attribute_masks(frames, [attribute], values={attribute: value} if value else None, **options)
+    return masks[_kind(attribute)]
 
 
 def attribute_masks(
