@@ -52,22 +52,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "`accelerate launch -m hierafash_cli train ...`. Writes OUTPUT/controlnet.safetensors "
                     "(ldm layout, for ComfyUI's ControlNetLoader) or OUTPUT/lora.safetensors (kohya layout, for "
                     "LoraLoader), loss.jsonl, loss.png, samples/ and checkpoints/.")
-    parser.add_argument("--dataset", type=Path, required=True,
-                        help="dataset root holding train.json/test.json (lists of {pose, gt, caption}, paths "
-                             "relative to the root); checked before training")
-    parser.add_argument("--base", type=Path, required=True,
-                        help="base model: an SD 1.5 / SD 2.x single-file checkpoint in the ldm layout (e.g. the "
-                             "pack's converted hierafashdiff_sd21.safetensors), or a diffusers folder")
-    parser.add_argument("--output", type=Path, required=True, help="output folder (created)")
+
+    def add_path(flag: str, help_text: str, required: bool = False) -> None:
+        parser.add_argument(flag, type=Path, required=required, default=None, help=help_text)
+
+    add_path("--dataset", "dataset root holding train.json/test.json (lists of {pose, gt, caption}, paths relative "
+                          "to the root); checked before training", required=True)
+    add_path("--base", "base model: an SD 1.5 / SD 2.x single-file checkpoint in the ldm layout (e.g. the pack's "
+                       "converted hierafashdiff_sd21.safetensors), or a diffusers folder", required=True)
+    add_path("--output", "output folder (created)", required=True)
     parser.add_argument("--mode", choices=("controlnet", "lora"), default="controlnet",
                         help="controlnet: train only the ControlNet (the paper); lora: a LoRA on the UNet's "
                              "attention (ControlNet frozen if --controlnet is given, else none)")
-    parser.add_argument("--controlnet", type=Path, default=None,
-                        help="start from this ControlNet (ldm control_model.* or diffusers keys, e.g. the pack's "
+    add_path("--controlnet", "start from this ControlNet (ldm control_model.* or diffusers keys, e.g. the pack's "
                              "hierafashdiff_pose_controlnet.safetensors); default: a copy of the UNet encoder")
-    parser.add_argument("--tokenizer", type=Path, default=None,
-                        help="folder with CLIP vocab.json and merges.txt; default: the base folder's tokenizer/, "
-                             "else ComfyUI's comfy/sd1_tokenizer")
+    add_path("--tokenizer", "folder with CLIP vocab.json and merges.txt; default: the base folder's tokenizer/, "
+                            "else ComfyUI's comfy/sd1_tokenizer")
     parser.add_argument("--split", default="train", help="which split file to train on (SPLIT.json)")
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps in total (resume counts on)")
     parser.add_argument("--batch-size", type=int, default=4, help="samples per process per micro-step")
