@@ -15,27 +15,16 @@ marker, because ComfyUI imports custom packs under a path-derived module name.
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
-from comfy_api.latest import ComfyExtension, io
+from comfy_api.latest import io
+
+from hierafash_cli.probe_support import entrypoint, pack_sampling, probe_schema
 
 HIERAFASH_BENCH_PROBE = True
 WRAPPER_KEY = "hierafash_bench_probe"
 STATE: dict = {"counts": {}, "model_s": {}, "captured": {}, "model_sampling": None}
-
-
-def _pack_sampling():
-    """The pack's nodes/sampling.py, loaded by path: it imports only ComfyUI and torch."""
-    path = Path(__file__).resolve().parents[3] / "nodes" / "sampling.py"
-    spec = importlib.util.spec_from_file_location("hierafash_sampling_for_probe", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sampling = _pack_sampling()
+sampling = pack_sampling()
 
 
 def reset_counts(tag: str) -> None:
@@ -46,12 +35,8 @@ def reset_counts(tag: str) -> None:
 class HieraFashBenchCounter(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
-            node_id="HieraFashBenchCounter",
-            category="testing",
-            inputs=[io.Model.Input("model"), io.String.Input("tag")],
-            outputs=[io.Model.Output()],
-        )
+        return probe_schema("HieraFashBenchCounter", [io.Model.Input("model"), io.String.Input("tag")],
+                            [io.Model.Output()])
 
     @classmethod
     def execute(cls, model, tag) -> io.NodeOutput:
@@ -79,10 +64,9 @@ class HieraFashBenchCounter(io.ComfyNode):
 class HieraFashBenchCapture(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
-            node_id="HieraFashBenchCapture",
-            category="testing",
-            inputs=[
+        return probe_schema(
+            "HieraFashBenchCapture",
+            [
                 io.String.Input("tag"),
                 io.Latent.Input("latent", optional=True),
                 io.Latent.Input("source_latent", optional=True),
@@ -92,7 +76,6 @@ class HieraFashBenchCapture(io.ComfyNode):
                 io.Mask.Input("mask", optional=True),
                 io.Mask.Input("other_mask", optional=True),
             ],
-            outputs=[],
             is_output_node=True,
         )
 
@@ -108,10 +91,4 @@ class HieraFashBenchCapture(io.ComfyNode):
         return io.NodeOutput()
 
 
-class BenchProbeExtension(ComfyExtension):
-    async def get_node_list(self):
-        return [HieraFashBenchCounter, HieraFashBenchCapture]
-
-
-async def comfy_entrypoint():
-    return BenchProbeExtension()
+comfy_entrypoint = entrypoint(HieraFashBenchCounter, HieraFashBenchCapture)

@@ -7,38 +7,22 @@ appends one JSON line per event to the file named by its `log_path` input:
 HieraFashTestSaveMask writes a MASK to a file unquantised; HieraFashTestPoseKeypoint reads a POSE_KEYPOINT from JSON.
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
-from comfy_api.latest import ComfyExtension, io
+from comfy_api.latest import io
+
+from hierafash_cli.probe_support import entrypoint, pack_sampling, probe_schema
 
 STAGE_KEY = "hierafashdiff_stage"
 PROBE_KEY = "hierafash_test_probe"
-
-
-def _pack_sampling():
-    """The pack's nodes/sampling.py, loaded by path: it imports only ComfyUI and torch."""
-    path = Path(__file__).resolve().parents[3] / "nodes" / "sampling.py"
-    spec = importlib.util.spec_from_file_location("hierafash_sampling_for_probe", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sampling = _pack_sampling()
+sampling = pack_sampling()
 
 
 class HieraFashTestProbe(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
-            node_id="HieraFashTestProbe",
-            category="testing",
-            inputs=[io.Model.Input("model"), io.String.Input("log_path")],
-            outputs=[io.Model.Output()],
-            not_idempotent=True,
-        )
+        return probe_schema("HieraFashTestProbe", [io.Model.Input("model"), io.String.Input("log_path")],
+                            [io.Model.Output()], not_idempotent=True)
 
     @classmethod
     def execute(cls, model, log_path) -> io.NodeOutput:
@@ -76,12 +60,8 @@ class HieraFashTestPoseKeypoint(io.ComfyNode):
 
     @classmethod
     def define_schema(cls):
-        return io.Schema(
-            node_id="HieraFashTestPoseKeypoint",
-            category="testing",
-            inputs=[io.String.Input("pose_json", multiline=True)],
-            outputs=[io.Custom("POSE_KEYPOINT").Output()],
-        )
+        return probe_schema("HieraFashTestPoseKeypoint", [io.String.Input("pose_json", multiline=True)],
+                            [io.Custom("POSE_KEYPOINT").Output()])
 
     @classmethod
     def execute(cls, pose_json) -> io.NodeOutput:
@@ -93,14 +73,8 @@ class HieraFashTestSaveMask(io.ComfyNode):
 
     @classmethod
     def define_schema(cls):
-        return io.Schema(
-            node_id="HieraFashTestSaveMask",
-            category="testing",
-            inputs=[io.Mask.Input("mask"), io.String.Input("path")],
-            outputs=[],
-            is_output_node=True,
-            not_idempotent=True,
-        )
+        return probe_schema("HieraFashTestSaveMask", [io.Mask.Input("mask"), io.String.Input("path")],
+                            is_output_node=True, not_idempotent=True)
 
     @classmethod
     def execute(cls, mask, path) -> io.NodeOutput:
@@ -110,10 +84,4 @@ class HieraFashTestSaveMask(io.ComfyNode):
         return io.NodeOutput()
 
 
-class ProbeExtension(ComfyExtension):
-    async def get_node_list(self):
-        return [HieraFashTestProbe, HieraFashTestPoseKeypoint, HieraFashTestSaveMask]
-
-
-async def comfy_entrypoint():
-    return ProbeExtension()
+comfy_entrypoint = entrypoint(HieraFashTestProbe, HieraFashTestPoseKeypoint, HieraFashTestSaveMask)
