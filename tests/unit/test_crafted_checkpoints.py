@@ -18,7 +18,9 @@ import pytest
 import torch
 from unit.test_weights import ExecCall, SystemCall, controlldm_state, lightning
 
+from hierafash_core import checkpoint_reading as reading
 from hierafash_core import weights
+from hierafash_core import weights_errors as errors
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS_PER_CASE = 5.0
@@ -67,39 +69,39 @@ def build_cases(folder: Path) -> list[tuple[str, Path, type]]:
     base = save("plain", lightning(controlldm_state()), None)  # the warm-up: converts
     state = controlldm_state()
     save("expanded tensor", lightning({**state, "model.diffusion_model.big": torch.zeros(1).expand(2**27)}),
-         weights.CheckpointLimitError)
+         errors.CheckpointLimitError)
     shared = torch.randn(2**16)
     save("tensors sharing one storage",
          lightning({**state, **{f"model.diffusion_model.view{i}": shared for i in range(2000)}}),
-         weights.CheckpointLimitError)
+         errors.CheckpointLimitError)
 
     def crafted(name, expected, **rezip_args):
         cases.append((name, rezip(base, folder / f"{name}.ckpt", **rezip_args), expected))
 
-    crafted("compressed pickle", weights.CheckpointLimitError, deflate=True)
-    oversized = weights.MAX_PICKLE_BYTES + 1
-    crafted("oversized pickle", weights.CheckpointLimitError,
+    crafted("compressed pickle", errors.CheckpointLimitError, deflate=True)
+    oversized = reading.MAX_PICKLE_BYTES + 1
+    crafted("oversized pickle", errors.CheckpointLimitError,
             replace={"data.pkl": b"\x80\x02X" + struct.pack("<I", oversized) + b"a" * oversized + b"."})
     for depth in (18, 24, 60):
         crafted(f"doubling key, depth {depth}",
-                weights.CheckpointLayoutError if depth == 18 else weights.CheckpointLimitError,
+                errors.CheckpointLayoutError if depth == 18 else errors.CheckpointLimitError,
                 replace={"data.pkl": doubling_key_pickle(depth)})
-    crafted("nested 10 000 deep", weights.CheckpointLimitError, replace={"data.pkl": nested_lists_pickle(10_000)})
-    crafted("object flood", weights.CheckpointLimitError,
-            replace={"data.pkl": object_flood_pickle(weights.MAX_PICKLE_OBJECTS + 1000)})
-    crafted("storage record cut short", weights.CheckpointReadError, replace={"data/0": b"\0" * 4})
+    crafted("nested 10 000 deep", errors.CheckpointLimitError, replace={"data.pkl": nested_lists_pickle(10_000)})
+    crafted("object flood", errors.CheckpointLimitError,
+            replace={"data.pkl": object_flood_pickle(reading.MAX_PICKLE_OBJECTS + 1000)})
+    crafted("storage record cut short", errors.CheckpointReadError, replace={"data/0": b"\0" * 4})
     data = base.read_bytes()
     (folder / "truncated.ckpt").write_bytes(data[: len(data) // 2])
-    cases.append(("truncated file", folder / "truncated.ckpt", weights.CheckpointReadError))
+    cases.append(("truncated file", folder / "truncated.ckpt", errors.CheckpointReadError))
     marker = folder / "payload_ran"
     save("os.system payload", {"state_dict": state, "x": SystemCall(f"touch {marker}")},
-         weights.UnsafeCheckpointError)
+         errors.UnsafeCheckpointError)
     save("exec payload", {"state_dict": state, "x": ExecCall(f"open({str(marker)!r}, 'w').close()")},
-         weights.UnsafeCheckpointError)
-    save("non-tensor entry", lightning({**state, "model.diffusion_model.x": [1, 2]}), weights.CheckpointLayoutError)
+         errors.UnsafeCheckpointError)
+    save("non-tensor entry", lightning({**state, "model.diffusion_model.x": [1, 2]}), errors.CheckpointLayoutError)
     path = folder / "raw pickle.ckpt"
     path.write_bytes(pickle.dumps({"x": SystemCall(f"touch {marker}")}, protocol=2))
-    cases.append(("raw pickle (legacy format)", path, weights.CheckpointReadError))
+    cases.append(("raw pickle (legacy format)", path, errors.CheckpointReadError))
     return cases
 
 
@@ -167,10 +169,10 @@ def test_each_crafted_file_ends_in_the_converters_error_within_budget(outcomes, 
 
 def test_limits_are_named_in_the_messages(outcomes):
     _, reports, _, _ = outcomes
-    assert f"{weights.MAX_PICKLE_BYTES // 2**20} MiB limit" in reports["oversized pickle"]["message"]
-    assert f"{weights.MAX_PICKLE_OBJECTS:,}" in reports["doubling key, depth 24"]["message"]
-    assert f"{weights.MAX_PICKLE_OBJECTS:,}" in reports["object flood"]["message"]
-    assert f"{weights.MAX_PICKLE_DEPTH} deep (the limit)" in reports["nested 10 000 deep"]["message"]
+    assert f"{reading.MAX_PICKLE_BYTES // 2**20} MiB limit" in reports["oversized pickle"]["message"]
+    assert f"{reading.MAX_PICKLE_OBJECTS:,}" in reports["doubling key, depth 24"]["message"]
+    assert f"{reading.MAX_PICKLE_OBJECTS:,}" in reports["object flood"]["message"]
+    assert f"{reading.MAX_PICKLE_DEPTH} deep (the limit)" in reports["nested 10 000 deep"]["message"]
     assert "stored entries only" in reports["compressed pickle"]["message"]
     assert "within its own storage" in reports["expanded tensor"]["message"]
     assert "never exceeds the input" in reports["tensors sharing one storage"]["message"]

@@ -1,4 +1,5 @@
-"""Reading, splitting and writing the official weights (hierafash_core.weights), without ComfyUI."""
+"""Reading, splitting and writing the official weights (hierafash_core.weights, checkpoint_reading,
+safetensors_writing), without ComfyUI."""
 
 from __future__ import annotations
 
@@ -17,19 +18,17 @@ import safetensors.torch
 import torch
 
 from hierafash_cli import convert_cmd
-from hierafash_core import weights
-from hierafash_core.weights import (
+from hierafash_core import safetensors_writing as writing
+from hierafash_core.checkpoint_reading import load_checkpoint
+from hierafash_core.weights import comfyui_prediction_guess, convert_checkpoint, output_names, split_state_dict
+from hierafash_core.weights_errors import (
     CheckpointLayoutError,
     CheckpointReadError,
     OutputExistsError,
+    OutputWriteError,
     UnsafeCheckpointError,
     VerificationError,
     WeightsError,
-    comfyui_prediction_guess,
-    convert_checkpoint,
-    load_checkpoint,
-    output_names,
-    split_state_dict,
 )
 
 CHECKPOINT_NAME, CONTROLNET_NAME = output_names()
@@ -291,7 +290,7 @@ def test_convert_writes_verified_safetensors(tmp_path, models):
         assert written.keys() == expected.keys()
         assert all(written[k].dtype == v.dtype and torch.equal(written[k], v) for k, v in expected.items())
     with safetensors.safe_open(str(models / "controlnet" / CONTROLNET_NAME), "pt") as f:
-        assert f.metadata()[weights.DIGEST_KEY] == weights.content_digest(split.controlnet)
+        assert f.metadata()[writing.DIGEST_KEY] == writing.content_digest(split.controlnet)
     assert "epsilon" in report.summary() and "ModelSamplingDiscrete" in report.summary()
 
 
@@ -376,8 +375,8 @@ def test_outputs_take_the_umasks_mode(tmp_path, models):
 def test_no_room_on_the_disk_writes_nothing(tmp_path, models, monkeypatch):
     source = save(tmp_path, lightning(controlldm_state()))
     # A disk with 1 MiB free: simulated, as a test cannot fill a real disk.
-    monkeypatch.setattr(weights.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(2**40, 2**40, 2**20))
-    with pytest.raises(weights.OutputWriteError, match="not enough free disk space.*MiB margin"):
+    monkeypatch.setattr(writing.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(2**40, 2**40, 2**20))
+    with pytest.raises(OutputWriteError, match="not enough free disk space.*MiB margin"):
         convert(source, models)
     assert leftovers(models / "checkpoints") == [] and leftovers(models / "controlnet") == []
 
@@ -400,9 +399,9 @@ def test_interrupted_write_leaves_no_half_written_file(tmp_path, models, monkeyp
         if written:
             raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of the tensor data
         written.append(tensor)
-        file.write(weights._raw_bytes(tensor))
+        file.write(writing._raw_bytes(tensor))
 
-    monkeypatch.setattr(weights, "_write_tensor", write_then_fail)
+    monkeypatch.setattr(writing, "_write_tensor", write_then_fail)
     with pytest.raises(KeyboardInterrupt):
         convert(source, models)
     assert leftovers(models / "checkpoints") == [] and leftovers(models / "controlnet") == []
@@ -412,8 +411,8 @@ def test_interrupted_overwrite_keeps_the_old_file(tmp_path, models, monkeypatch)
     convert(save(tmp_path, lightning(controlldm_state(seed=0))), models)
     old = models / "checkpoints" / CHECKPOINT_NAME
     previous = old.read_bytes()
-    monkeypatch.setattr(weights, "_write_tensor", lambda file, tensor: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(weights.OutputWriteError, match="disk full.*nothing was replaced"):
+    monkeypatch.setattr(writing, "_write_tensor", lambda file, tensor: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OutputWriteError, match="disk full.*nothing was replaced"):
         convert(save(tmp_path, lightning(controlldm_state(seed=1)), "other.ckpt"), models, overwrite=True)
     assert old.read_bytes() == previous
     assert leftovers(old.parent) == [CHECKPOINT_NAME]
@@ -421,11 +420,11 @@ def test_interrupted_overwrite_keeps_the_old_file(tmp_path, models, monkeypatch)
 
 def test_a_file_that_does_not_read_back_right_is_not_published(tmp_path, models, monkeypatch):
     def write_flipped(file, tensor):
-        data = bytearray(weights._raw_bytes(tensor).tobytes())
+        data = bytearray(writing._raw_bytes(tensor).tobytes())
         data[0] ^= 0xFF
         file.write(data)
 
-    monkeypatch.setattr(weights, "_write_tensor", write_flipped)
+    monkeypatch.setattr(writing, "_write_tensor", write_flipped)
     with pytest.raises(VerificationError, match="differ"):
         convert(save(tmp_path, lightning(controlldm_state())), models)
     assert leftovers(models / "checkpoints") == []
