@@ -15,6 +15,9 @@ The folders do not depend on the split, so a re-run with more photos or another 
 split (by seed and ratio) lives only in the JSON files. Photos without labels, with bad labels, that
 cannot be read or where nobody is found are listed with the reason and left out, never given a default.
 Nothing under `src` is ever written.
+
+It is one module (a little over 400 lines) because every step writes or reads back the same output layout
+and re-run log; the dataset summaries and the column export that `hierafash dataset` offers sit at its end.
 """
 
 from __future__ import annotations

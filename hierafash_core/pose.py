@@ -7,6 +7,9 @@ write pixels) and on confidence (1.0 everywhere, or real scores), so the space i
 reported, and confidence only marks points as missing. Missing points become NaN, never the corner.
 
 Pixel coordinates put pixel (i, j)'s centre at x = i, y = j, as OpenPose and cv2 drawing do.
+
+Reading, writing, rescaling and rendering stay in one module (a little over 400 lines, the largest part the
+reading's checks) because all follow this one keypoint layout and coordinate convention.
 """
 
 from __future__ import annotations
