@@ -180,10 +180,11 @@ class EditPlan:
         start = max(starts.values())
         names = self._names()
         lines = [f"WARNING: {w}" for w in (self.sampling_warnings(compiled.sigmas) if compiled.sigmas else [])]
-        lines.append(f"editing {', '.join(names[i] for i in self.edited)}; starts at t = {start:g} "
-                     f"(percent {timestep_to_percent(start + 0.5):.4f}); earlier steps keep the noised source "
-                     "and skip the UNet")
         evaluated = as_float32(compiled.sigmas).tolist()[:-1] if compiled.sigmas else []
+        first = next((k for k, sigma in enumerate(evaluated) if self.mask_schedule.is_active(sigma)), None)
+        at_step = "" if first is None else f" (step {first + 1} of {len(evaluated)})"
+        lines.append(f"editing {', '.join(names[i] for i in self.edited)}; starts at t = {start:g}{at_step}; "
+                     "the steps before it keep the source, noised, and skip the model")
         for i, opens in self.mask_schedule.opens_below:
             steps = [k for k, sigma in enumerate(evaluated) if sigma <= opens]
             when = f", from step {steps[0] + 1} of {len(evaluated)} ({len(steps)} steps)" if steps else ""

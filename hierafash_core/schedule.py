@@ -250,9 +250,16 @@ def untie_cuts(cuts: list[float], sigmas, percent_to_sigma: PercentToSigma) -> l
     return out
 
 
+EMPTY_STAGE_FIX = "use more steps, another scheduler or other boundaries"
+
+
 def format_preview(schedule: Schedule, assignment: StepAssignment, cuts: list[float], header: str = "") -> str:
-    """A readable table: stage, DDPM band, percent band, steps (and warnings)."""
-    lines = [header] if header else []
+    """A readable table: stage, DDPM band, percent band, steps. Warnings go on the first line, after the header,
+    where a short text box still shows them."""
+    warnings = empty_stage_warnings(schedule, assignment)
+    summary = f"WARNING: {'; '.join(warnings)} ({EMPTY_STAGE_FIX})" if warnings else ""
+    first = ". ".join(part for part in (header, summary) if part)
+    lines = [first] if first else []
     steps = assignment.steps_per_stage
     width = max(len(s.name) for s in schedule.stages)
     for k, (stage, (start, end)) in enumerate(zip(schedule.stages, percent_ranges(cuts))):
@@ -260,7 +267,6 @@ def format_preview(schedule: Schedule, assignment: StepAssignment, cuts: list[fl
         where = f"steps {steps[k][0]}-{steps[k][-1]} ({len(steps[k])})" if steps[k] else "0 steps"
         lines.append(f"{stage.name:<{width}}  {band:<12} {start:.4f}-{end:.4f}  {where}")
         lines.append(f"{'':<{width}}  prompt: {stage.prompt}")
-    lines += [f"WARNING: {warning}" for warning in empty_stage_warnings(schedule, assignment)]
     return "\n".join(lines)
 
 

@@ -179,7 +179,7 @@ def ddim_uniform(steps):  # t = 1 + k * 1000/steps, descending (method.md 1.3)
 def test_plan_says_per_attribute_when_its_region_opens():
     plan = plan_edit(compiled_for(ddim_uniform(100)), body_masks(), (1, 16, 24), "collar, hem", P2S)
     lines = plan.describe().splitlines()
-    assert lines[0].startswith("editing collar (V-Neck), hem (Draped Hem); starts at t = 671")
+    assert lines[0].startswith("editing collar (V-Neck), hem (Draped Hem); starts at t = 671 (step 33 of 100); ")
     assert lines[1] == "collar (V-Neck): region opens at t = 671, from step 33 of 100 (68 steps)"
     assert lines[2] == "hem (Draped Hem): region opens at t = 591, from step 41 of 100 (60 steps)"
     assert plan.sampling_warnings(ddim_uniform(100)) == []
@@ -198,6 +198,8 @@ def test_a_run_starting_below_the_edit_start_is_reported():
     half = [sigma_of(t) for t in (500, 400, 300, 200, 100)] + [0.0]  # KSampler denoise 0.5
     warnings = plan.sampling_warnings(half)
     assert warnings == [w for w in warnings if "starts at t = 500, below the edit start t = 911" in w]
+    half_plan = plan_edit(compiled_for(half), body_masks(), (1, 16, 24), "all", P2S)
+    assert half_plan.describe().splitlines()[0] == f"WARNING: {warnings[0]}"  # where a short text box shows it
     assert len(warnings) == 1
     assert plan.sampling_warnings([sigma_of(900), *half]) != []  # 900 is still below 911
 

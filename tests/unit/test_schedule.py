@@ -121,8 +121,9 @@ def test_unused_bands_do_not_warn_in_the_preview():
     schedule = build_schedule(design)
     cuts = schedule.cut_percents()
     preview = format_preview(schedule, assign_steps(normal(2), cuts, P2S), cuts)
-    assert "WARNING: stage '+hem' gets no sampler step" in preview
-    assert "(no collar)" in preview and "WARNING: stage '(no" not in preview
+    first, *rest = preview.splitlines()
+    assert first.startswith("WARNING: stage '+hem' gets no sampler step")
+    assert "(no collar)" in preview and "'(no" not in first
 
 
 def test_too_many_attributes_for_the_boundaries_names_the_fix():
@@ -258,8 +259,22 @@ def test_empty_stages_are_reported_in_the_preview():
     assignment = assign_steps(karras(20), cuts, P2S)
     assert assignment.empty_stages == [5]
     preview = format_preview(schedule, assignment, cuts, "karras 20")
-    assert "WARNING: stage '+hem' gets no sampler step" in preview
-    assert preview.splitlines()[0] == "karras 20" and "0 steps" in preview
+    assert "0 steps" in preview
+
+
+def test_warnings_are_on_the_first_line_of_the_preview():
+    """A short text box shows the first line: every warning is there, after the header, and nowhere else."""
+    design = Design(CONCEPT, "Dress").with_attribute(make_attribute("collar", "V-Neck", "", "Dress")).with_attribute(
+        make_attribute("hem", "Slit Hem", "", "Dress"))
+    schedule = build_schedule(design)
+    cuts = schedule.cut_percents()
+    lines = format_preview(schedule, assign_steps(normal(2), cuts, P2S), cuts, "2 steps, normal").splitlines()
+    assert lines[0].startswith("2 steps, normal. WARNING: ")
+    assert "stage '+collar' gets no sampler step" in lines[0] and "stage '+hem' gets no sampler step" in lines[0]
+    assert "more steps" in lines[0]  # and what to do about it
+    assert not [line for line in lines[1:] if "WARNING" in line]
+    quiet = format_preview(schedule, assign_steps(ddim_uniform(100), cuts, P2S), cuts, "100 steps").splitlines()
+    assert quiet[0] == "100 steps" and not [line for line in quiet if "WARNING" in line]
 
 
 def test_preview_lists_every_stage_with_its_band_and_prompt():
@@ -301,7 +316,7 @@ def test_the_schedule_works_on_a_flow_model_noise_axis():
 def test_compile_schedule_is_the_schedulers_one_call():
     sigmas = karras(20)
     compiled = compile_schedule(paper_design(), PAPER_BOUNDARIES, sigmas, P2S, detail="silk", header="karras 20")
-    assert compiled.preview.splitlines()[0] == "karras 20"
+    assert compiled.preview.splitlines()[0].startswith("karras 20. WARNING: stage '+hem' gets no sampler step")
     assert compiled.warnings == ("stage '+hem' gets no sampler step with these settings",)
     assert compiled.sigmas == tuple(torch.tensor(sigmas, dtype=torch.float32).tolist())
     assert compiled.schedule.stages[-1].prompt.endswith("Draped Hem, silk")
