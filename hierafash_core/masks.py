@@ -285,7 +285,8 @@ def attribute_masks(
     results = _masks(frames, unique, grow, feather, missing)
     computed = dict(zip(unique, results, strict=True))
     masks = {kind: computed[regions[kind]] for kind in kinds}
-    ordered = order_attributes(kinds, order, {kind: float(result.mask.sum()) for kind, result in masks.items()})
+    areas = {kind: float(result.mask.sum()) for kind, result in masks.items()} if order == "by area" else None
+    ordered = order_attributes(kinds, order, areas)
     return {kind: masks[kind] for kind in ordered}
 
 

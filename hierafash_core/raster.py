@@ -40,13 +40,13 @@ def _window(low: complex, high: complex, bounds: tuple[int, int, int, int]):
 
 
 def _affine_fields(box: tuple[int, int, int, int], rows: list[tuple[float, float, float]]) -> torch.Tensor:
-    """[K, h, w]: row k's  a x + b y + c  at every pixel of the window, as one matrix product (much
-    cheaper on CPU than broadcasting a row against a column for each field)."""
+    """[K, h, w]: row k's  a x + b y + c  at every pixel of the window, as a row plus a column per field
+    (one pass over the pixels; half the CPU time of a [K, 3] x [3, h w] matrix product on one thread)."""
     x0, x1, y0, y1 = box
-    pixels = torch.ones(3, y1 - y0, x1 - x0)
-    pixels[0] = torch.arange(x0, x1, dtype=torch.float32)
-    pixels[1] = torch.arange(y0, y1, dtype=torch.float32)[:, None]
-    return (torch.tensor(rows) @ pixels.view(3, -1)).view(len(rows), y1 - y0, x1 - x0)
+    a, b, c = torch.tensor(rows).unbind(1)
+    along_x = torch.arange(x0, x1, dtype=torch.float32) * a[:, None] + c[:, None]
+    along_y = torch.arange(y0, y1, dtype=torch.float32) * b[:, None]
+    return along_x[:, None, :] + along_y[:, :, None]
 
 
 def _union(region: torch.Tensor, beyond: torch.Tensor, feather: float):
