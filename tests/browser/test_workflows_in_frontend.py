@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from support.workflow_runs import EXPECTED_SAVES, NAMES, saved_images, small_run
+from support.workflow_runs import EDIT, EXPECTED_SAVES, NAMES, saved_images, small_run
 
 from hierafash_cli import workflow as wf
 
@@ -213,6 +213,45 @@ def test_shipped_workflow_loads_and_runs_from_the_frontend(app_page, comfy, obje
     assert wait_for_history(comfy, known)["status"]["status_str"] == "success"
     page.wait_for_function(f"() => ({PREVIEWS})().every(([, text]) => !!text)", timeout=60_000)
     assert all(text.startswith("(cached)") for _, text in page.evaluate(PREVIEWS))
+
+
+# The text a Preview Any node shows (1.32 renders it as markdown, 1.47 as plain text; both hold it as a value).
+SHOWN_TEXT = """() => app.graph.nodes.filter((n) => n.type === 'PreviewAny').map((n) => [n.title,
+  (n.widgets || []).map((w) => w.value).find((v) => typeof v === 'string' && v) ?? null])"""
+
+
+def test_warnings_show_on_the_first_line_and_as_a_toast(app_page, comfy, object_info):
+    """One ddim_uniform step (at t = 1) gives the concept stage no step and starts below the edit start: the stage
+    preview in the scheduler and the edit plan in its Preview Any say so on their first line, and the frontend
+    raises a toast for each."""
+    page = app_page
+    workflow = page.evaluate(FETCH_JSON, f"/api/workflow_templates/hierafashdiff/{EDIT}.json")
+    one_step = wf.apply_overrides(workflow, object_info, small_run(workflow) + [
+        "HieraFashSizeAndSteps.steps=1", "HieraFashHierarchicalPromptScheduler.detail=browser warning test"])
+    page.evaluate(LOAD, edited_copy(one_step))
+    page.wait_for_function("(n) => app.graph.nodes.length === n", arg=len(workflow["nodes"]))
+    close_dialogs(page)
+    known = set(comfy.get("/history"))
+    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
+    assert wait_for_history(comfy, known)["status"]["status_str"] == "success"
+
+    page.wait_for_function(f"() => ({PREVIEWS})().every(([, text]) => !!text)", timeout=60_000)
+    ((_, preview),) = page.evaluate(PREVIEWS)
+    stage_warning = preview.splitlines()[0].partition("WARNING: ")[2]
+    assert stage_warning.startswith("stage 'concept' gets no sampler step"), preview  # 1 step: only the detail
+    page.wait_for_function(f"() => ({SHOWN_TEXT})().every(([, text]) => !!text)", timeout=60_000)
+    ((plan_title, plan),) = page.evaluate(SHOWN_TEXT)
+    plan_warning = plan.strip().splitlines()[0].partition("WARNING: ")[2]
+    assert plan.strip().startswith("WARNING: ") and "set the sampler's denoise to 1.0" in plan_warning, plan
+
+    (scheduler,) = [n["title"] for n in one_step["nodes"] if n["type"] == "HieraFashHierarchicalPromptScheduler"]
+    for title in (scheduler, plan_title):
+        page.wait_for_function("(t) => [...document.querySelectorAll('.p-toast-message')]"
+                               ".some((m) => m.innerText.includes(t))", arg=title, timeout=30_000)
+    toasts = [" ".join(t.split()) for t in page.evaluate(TOASTS)]
+    assert [t for t in toasts if scheduler in t and stage_warning[:60] in t], toasts
+    assert [t for t in toasts if plan_title in t and plan_warning[:60] in t], toasts
+    assert page.errors == []
 
 
 def test_a_missing_model_is_named_with_its_folder_and_download(app_page):

@@ -4,12 +4,15 @@
 // that text in a read-only multiline box on the node, so artists see which sampler steps fall in which
 // stage without wiring a Preview Any node. The box is display only: it is never saved in the workflow
 // (widgets_values stay exactly the node's own widgets) and never sent with the prompt.
+// A text output of this pack whose first line carries a WARNING (the stage preview, the edit plan shown by a
+// Preview Any node) also raises a toast, so a warning is seen even where its text box is scrolled or folded.
 // This file is served at /extensions/hierafashdiff/js/, three levels below the app's /scripts/.
 import { api } from "../../../scripts/api.js";
 import { app } from "../../../scripts/app.js";
 
 const NODE = "HieraFashHierarchicalPromptScheduler";
 const WIDGET = "stage_preview";
+const WARN_OUTLINE = "2px solid #d9822b"; // the box of a preview that carries a warning
 const PLACEHOLDER = "Queue the workflow to see which sampler steps fall in which stage.";
 const CACHED =
   "(cached) This node's inputs match an earlier run, so ComfyUI reused that result and sent no new preview. " +
@@ -54,7 +57,9 @@ app.registerExtension({
       onExecuted?.apply(this, arguments);
       const text = message?.text;
       if (text == null) return;
-      previewWidget(this).value = Array.isArray(text) ? text.join("\n") : String(text);
+      const widget = previewWidget(this);
+      widget.value = Array.isArray(text) ? text.join("\n") : String(text);
+      if (widget.element?.style) widget.element.style.outline = warnings(widget.value).length ? WARN_OUTLINE : "";
       this.setDirtyCanvas?.(true, true);
     };
   },
@@ -70,4 +75,33 @@ api.addEventListener("execution_cached", ({ detail }) => {
       if (!widget.value) widget.value = CACHED;
     }
   }
+});
+
+// Warnings sit on the first line of this pack's text outputs (hierafash_core: format_preview, EditPlan.describe);
+// the edit plan puts each further warning on a line of its own.
+function warnings(text) {
+  const [first = "", ...rest] = String(text).split("\n");
+  if (!first.includes("WARNING")) return [];
+  const found = [first.slice(first.indexOf("WARNING")), ...rest.filter((line) => line.startsWith("WARNING"))];
+  return found.map((line) => line.replace(/^WARNING:\s*/, ""));
+}
+
+// A text output from one of this pack's nodes, or from a node (Preview Any) showing one of their outputs.
+function fromThisPack(node) {
+  const isOurs = (n) => String(n?.type ?? "").startsWith("HieraFash");
+  return isOurs(node) || (node?.inputs ?? []).some((_, slot) => isOurs(node.getInputNode?.(slot)));
+}
+
+api.addEventListener("executed", ({ detail }) => {
+  const text = detail?.output?.text;
+  const node = app.graph?.getNodeById(Number(detail?.display_node ?? detail?.node));
+  if (text == null || !fromThisPack(node)) return;
+  const found = warnings(Array.isArray(text) ? text.join("\n") : text);
+  if (!found.length) return;
+  app.extensionManager?.toast?.add({
+    severity: "warn",
+    summary: `${node.title}: warning`,
+    detail: found.join("\n"),
+    life: 20000,
+  });
 });
