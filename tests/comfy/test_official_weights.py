@@ -139,28 +139,20 @@ def test_convert_node_finds_the_outputs_up_to_date(comfy, converted):
     assert CHECKPOINT in report and CONTROLNET in report and "ModelSamplingDiscrete" in report
 
 
-def test_convert_node_never_overwrites_without_the_switch(comfy, comfy_base, converted):
-    occupied = comfy_base / "models" / "controlnet" / "occupied_pose_controlnet.safetensors"
+# overwrite = true is saved in workflows: a shared one must not replace a file the converter did not write either.
+@pytest.mark.parametrize(("overwrite", "name", "refusal"), [(False, "occupied", "overwrite"),
+                                                            (True, "foreign", "not written by this converter")],
+                         ids=["without_the_switch", "with_the_switch"])
+def test_convert_node_never_replaces_a_file_it_did_not_write(comfy, comfy_base, converted, overwrite, name, refusal):
+    occupied = comfy_base / "models" / "controlnet" / f"{name}_pose_controlnet.safetensors"
     occupied.write_bytes(b"someone else's file")
     g = Graph()
-    g.add("HieraFashConvertCheckpoint", ckpt_name=converted.source.name, overwrite=False, name="occupied")
-    with pytest.raises(ComfyError, match="overwrite") as refused:
+    g.add("HieraFashConvertCheckpoint", ckpt_name=converted.source.name, overwrite=overwrite, name=name)
+    with pytest.raises(ComfyError, match=refusal) as refused:
         comfy.run(g.prompt())
     assert str(occupied) in str(refused.value)
     assert occupied.read_bytes() == b"someone else's file"
-    assert not (comfy_base / "models" / "checkpoints" / "occupied_sd21.safetensors").exists()  # nothing half-done
-
-
-def test_convert_node_overwrite_replaces_only_its_own_files(comfy, comfy_base, converted):
-    # overwrite = true is saved in workflows: a shared one must not replace a file the converter did not write.
-    occupied = comfy_base / "models" / "controlnet" / "foreign_pose_controlnet.safetensors"
-    occupied.write_bytes(b"someone else's file")
-    g = Graph()
-    g.add("HieraFashConvertCheckpoint", ckpt_name=converted.source.name, overwrite=True, name="foreign")
-    with pytest.raises(ComfyError, match="not written by this converter") as refused:
-        comfy.run(g.prompt())
-    assert str(occupied) in str(refused.value)
-    assert occupied.read_bytes() == b"someone else's file"
+    assert not (comfy_base / "models" / "checkpoints" / f"{name}_sd21.safetensors").exists()  # nothing half-done
 
 
 def test_cli_convert_finds_the_outputs_up_to_date(comfy_base, converted, capsys):
