@@ -1,8 +1,8 @@
 """Sampler hooks: every wrapper and denoise mask function the pack puts on a MODEL, in one place.
 
 This module imports only ComfyUI, torch and the standard library, so the test and bench probe packs
-load it by file path (`hierafash_cli.probe_support`) and register their own wrappers through `patched_with` too. The edit hooks get
-the method from an `EditPlan` (hierafash_core.editing) handed to them.
+load it by file path (`hierafash_cli.probe_support`) and register their own wrappers through `patched_with`
+too. The edit hooks get the method from an `EditPlan` (hierafash_core.editing) handed to them.
 """
 
 from __future__ import annotations
