@@ -46,15 +46,16 @@ class ConvertCheckpoint(io.ComfyNode):
             node_id="HieraFashConvertCheckpoint",
             display_name=NODE_NAME,
             category=f"{CATEGORY}/models",
-            search_aliases=["convert checkpoint", "hfd_100epochs", "official weights", "ckpt to safetensors"],
+            search_aliases=["convert checkpoint", "hfd_100epochs", "official weights", "ckpt to safetensors",
+                            "fashion model", "garment model"],
             description=(
                 "Converts the official HieraFashDiff checkpoint (hfd_100epochs.ckpt from Hugging Face "
                 "vmip-shu/HieraFashDiff, put in models/checkpoints) into two safetensors files: "
                 f"checkpoints/{checkpoint_name} for Load Checkpoint and controlnet/{controlnet_name} for Load "
                 "ControlNet Model. It reads the pickle without running code from it, writes atomically, verifies "
                 "both files by reading them back, and does nothing when they are already up to date. Run it once, "
-                "refresh the browser (R), then sample the checkpoint through ModelSamplingDiscrete (sampling eps): "
-                "the model predicts epsilon."
+                "refresh the browser (R), and put ModelSamplingDiscrete (sampling 'eps') after Load Checkpoint: the "
+                "model was trained to predict noise. HieraFash Load Official Model does all of this in one node."
             ),
             inputs=[
                 io.Combo.Input("ckpt_name", options=pickled_checkpoints(),

@@ -1,4 +1,4 @@
-"""Concept Ideation and Attribute Iteration: build a design, P_C then A1, A2, ..."""
+"""Concept Ideation and Attribute Iteration: build a design, the concept first, then one attribute at a time."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ class ConceptIdeation(io.ComfyNode):
             search_aliases=["fashion concept", "design draft", "garment design", "outfit idea", "dress design",
                             "clothing style", "fashion", "garment", "outfit", "hierafashdiff concept"],
             description=(
-                "The high-level concept P_C (category, style, occasion, effect, feeling) that alone "
-                "conditions the ideation stage, the noisiest steps of the trajectory. Pick from the "
-                "paper's vocabularies, type your own items, or both."
+                "The garment's concept: category, style, occasion, effect and feeling. It alone guides the first, "
+                "roughest steps of the drawing, where the overall look is decided; the attributes join later. "
+                "Pick from the lists, type your own words, or both."
             ),
             inputs=[
                 io.Combo.Input(field, options=[NONE, *concept_values(field)], default=default,
@@ -44,7 +44,7 @@ class ConceptIdeation(io.ComfyNode):
             ]
             + [
                 io.String.Input("custom_concept", default="", multiline=False,
-                                tooltip="Extra concept items, comma separated, added after the picked ones. "
+                                tooltip="Your own concept words, comma separated, added after the picked ones. "
                                         "Leave every list at (none) to type the whole concept freely."),
             ],
             outputs=[DesignType.Output(display_name="design",
@@ -70,18 +70,19 @@ class AttributeIteration(io.ComfyNode):
             search_aliases=["fashion attribute", "garment attribute", "sleeve", "sleeve length", "collar", "neckline",
                             "hem", "dress length", "clothing length", "garment", "outfit", "fashion"],
             description=(
-                "Adds one apparel attribute to the design: a new iteration sub-stage whose prompt is the "
-                "previous prompt plus this attribute (P_C+A1, P_C+A1+A2, ...). Chain one node per attribute; "
-                "the paper's order is clothing length, sleeve length, sleeve type, collar, hem."
+                "Adds one garment attribute (clothing length, sleeve length, sleeve type, collar or hem) to the "
+                "design. From its own steps of the drawing on, the prompt is the concept plus every attribute so "
+                "far, this one included. Chain one node per attribute, in that order."
             ),
             inputs=[
                 DesignType.Input("design", tooltip="From Concept Ideation or the previous Attribute Iteration."),
                 io.Combo.Input("attribute", options=[*labels, CUSTOM], default=labels[0],
-                               tooltip="Which attribute this stage sets. Its body part is what an edit changes. "
-                                       "'custom' adds free text with no body part."),
+                               tooltip="Which part of the garment this node describes; an edit of it repaints "
+                                       "that body part only. 'custom' adds free text with no body part."),
                 io.Combo.Input("value", options=ALL_ATTRIBUTE_VALUES, default=ALL_ATTRIBUTE_VALUES[0],
-                               tooltip="The attribute value from the paper's vocabulary; it must belong to the "
-                                       "chosen attribute. Clothing-length values get the garment category appended."),
+                               tooltip="The look of that part (from the paper's word list); it must belong to the "
+                                       "chosen attribute. Clothing lengths get the category added ('Long' -> "
+                                       "'Long Dress')."),
                 advanced(io.String.Input, "custom_text", default="",
                          tooltip="Free text that replaces the picked value (for example 'Asymmetric Hem'). "
                                  "The attribute still decides the body part."),

@@ -1,4 +1,5 @@
-"""Attribute Edit (M(t) on the model, the source latent with its noise mask) and exact preservation."""
+"""Attribute Edit (the region schedule on the model, the source latent with its noise mask) and exact
+preservation."""
 
 from __future__ import annotations
 
@@ -24,29 +25,32 @@ class AttributeEdit(io.ComfyNode):
             search_aliases=["fashion edit", "garment edit", "edit dress", "edit sleeve", "edit collar", "edit hem",
                             "change sleeve", "outfit edit", "local edit", "inpaint attribute", "fashion"],
             description=(
-                "Edits the attributes of an existing image in one sampling pass: each attribute changes only its "
-                "body part, in its own sub-stage of the trajectory (M(t)), and everything else stays the source. "
-                "Connect its model and latent to any stock sampler with denoise 1.0, and the scheduler's positive."
+                "Changes chosen attributes of an existing design in one run of the sampler: each attribute "
+                "repaints only its body part, starting at its own step, and everything else stays the source. "
+                "Connect its model and latent to any stock sampler (denoise 1.0) with the scheduler's positive."
             ),
             inputs=[
                 io.Model.Input("model", tooltip="The model to sample with; a patched clone is returned."),
                 io.Vae.Input("vae", tooltip="Encodes the source image."),
-                io.Image.Input("image", tooltip="The source image (width and height multiples of 8)."),
-                ScheduleType.Input("schedule", tooltip="The scheduler's schedule: the design whose attributes apply."),
-                BodyMasksType.Input("body_masks", tooltip="Regions from Pose Mask Builder, for this image."),
+                io.Image.Input("image", tooltip="The design to edit (width and height multiples of 8)."),
+                ScheduleType.Input("schedule", tooltip="From the prompt scheduler: the garment as it should be "
+                                                       "after the edit."),
+                BodyMasksType.Input("body_masks", tooltip="Garment regions from Pose Mask Builder, for this image."),
                 io.String.Input("edit_attributes", default="all",
                                 tooltip="Which of the design's attributes to edit: 'all', or labels / positions, "
                                         "e.g. 'collar, hem' or '4, 5'. The others only describe the garment."),
             ],
             outputs=[
-                io.Model.Output(display_name="model", tooltip="The model with M(t); sample with it."),
+                io.Model.Output(display_name="model", tooltip="The model that repaints only the edited regions, "
+                                                              "each from its own step; sample with it."),
                 io.Latent.Output(display_name="latent",
-                                 tooltip="The source latent with the union of edited regions as its noise mask."),
+                                 tooltip="The design to edit, encoded for the sampler, with every edited region "
+                                         "marked as the part it may change."),
                 io.Mask.Output(display_name="edit_mask",
-                               tooltip="The union of edited regions, for HieraFash Preserve Source."),
+                               tooltip="Every edited region together, for HieraFash Preserve Source."),
                 io.String.Output(display_name="plan",
-                                 tooltip="Where the edit starts and when each attribute's region opens; warnings "
-                                         "(an attribute that gets no sampler step) come first."),
+                                 tooltip="From which step each attribute changes; any warning (an attribute "
+                                         "that gets no step) is on the first line."),
             ],
             hidden=[io.Hidden.unique_id],
         )
@@ -69,10 +73,11 @@ class PreserveSource(io.ComfyNode):
             display_name=PRESERVE,
             category=f"{CATEGORY}/edit",
             search_aliases=["exact preservation", "composite source", "keep background", "keep garment",
-                            "keep outfit", "fashion edit composite"],
+                            "keep outfit", "fashion edit composite",
+                            "keep dress", "garment"],
             description=(
-                "Exact preservation: outside the edit mask the result is the source image, bit for bit (the VAE "
-                "round trip otherwise changes it slightly); inside, the edit; a feathered mask blends the seam."
+                "Keeps the design exactly: outside the edited regions the result is the source image, pixel for "
+                "pixel (decoding alone would change it slightly); inside, the edit; a soft mask blends the seam."
             ),
             inputs=[
                 io.Image.Input("image", tooltip="The decoded edit."),

@@ -1,5 +1,5 @@
 """Load the official HieraFashDiff checkpoint in one node: converted once, safely, then loaded as ComfyUI's own
-MODEL (ε-prediction), CLIP, VAE and pose CONTROL_NET."""
+MODEL (noise-predicting, as trained), CLIP, VAE and pose CONTROL_NET."""
 
 from __future__ import annotations
 
@@ -56,14 +56,14 @@ class LoadOfficialModel(io.ComfyNode):
             display_name=NODE_NAME,
             category=f"{CATEGORY}/models",
             search_aliases=["hfd_100epochs", "official model", "load fashion model", "garment model",
-                            "load checkpoint"],
+                            "load checkpoint", "fashion model", "dress model", "fashion"],
             description=(
                 "Loads the official HieraFashDiff weights (hfd_100epochs.ckpt from Hugging Face "
                 "vmip-shu/HieraFashDiff, put in models/checkpoints). The first run converts the file once, "
                 "without running code from it, into models/checkpoints/hierafashdiff_sd21.safetensors and "
                 "models/controlnet/hierafashdiff_pose_controlnet.safetensors (a progress bar shows it); later "
-                "runs load those. The model comes out already set to predict noise (epsilon), as the paper's "
-                "model does: no ModelSamplingDiscrete node is needed."
+                "runs load those. The model comes out ready to sample, set up as it was trained: no "
+                "ModelSamplingDiscrete node is needed."
             ),
             inputs=[
                 io.Combo.Input("ckpt_name", options=pickled_checkpoints(),
@@ -71,8 +71,8 @@ class LoadOfficialModel(io.ComfyNode):
                                        "Converted once; the two converted files are reused afterwards."),
             ],
             outputs=[
-                io.Model.Output(display_name="MODEL", tooltip="The diffusion model, sampling as epsilon-prediction "
-                                                              "(what HieraFashDiff was trained for)."),
+                io.Model.Output(display_name="MODEL", tooltip="The image model, set up as HieraFashDiff was trained: "
+                                                              "connect it to the sampler and the scheduler."),
                 io.Clip.Output(display_name="CLIP", tooltip="The text encoder (OpenCLIP ViT-H), for the prompts."),
                 io.Vae.Output(display_name="VAE", tooltip="The image encoder/decoder."),
                 io.ControlNet.Output(display_name="CONTROL_NET",

@@ -41,9 +41,9 @@ class PoseMaskBuilder(io.ComfyNode):
                             "garment mask", "outfit mask", "dress mask", "hem mask", "length mask", "body mask",
                             "clothing region", "neckline", "lapel", "skirt", "top", "pose render"],
             description=(
-                "Turns a pose (POSE_KEYPOINT from any pose estimator, or a shipped preset) into the body-part "
-                "regions that attribute edits change: clothing length, sleeves, collar, hem. Sizes follow the "
-                "body, not pixels. Also renders the pose for a pose ControlNet and previews the regions."
+                "Turns a pose (from a pose estimator, or a ready-made preset) into the garment regions an edit "
+                "may repaint: clothing length, sleeves, collar, hem. Sizes follow the body, not pixels. Also draws "
+                "the pose that holds the figure in place, and previews the regions."
             ),
             inputs=[
                 io.Combo.Input("preset", options=list(pose_presets()), default="front_standing",
@@ -91,10 +91,11 @@ class PoseMaskBuilder(io.ComfyNode):
             outputs=[
                 BodyMasksType.Output(display_name="body_masks", tooltip="All regions, for HieraFash Attribute Edit."),
                 io.Image.Output(display_name="pose_image", tooltip="The pose in OpenPose colours, for a ControlNet."),
-                io.Mask.Output(display_name="length_mask", tooltip="Clothing-length region (A1)."),
-                io.Mask.Output(display_name="sleeves_mask", tooltip="Sleeve region, both arms (A2, A3)."),
-                io.Mask.Output(display_name="collar_mask", tooltip="Collar / neckline region (A4)."),
-                io.Mask.Output(display_name="hem_mask", tooltip="Hem region (A5)."),
+                io.Mask.Output(display_name="length_mask", tooltip="Clothing-length region."),
+                io.Mask.Output(display_name="sleeves_mask",
+                               tooltip="Sleeve region, both arms (sleeve length and sleeve type)."),
+                io.Mask.Output(display_name="collar_mask", tooltip="Collar / neckline region."),
+                io.Mask.Output(display_name="hem_mask", tooltip="Hem region."),
                 POSE_KEYPOINT.Output(display_name="pose_keypoint",
                                      tooltip="The chosen person per image, in pixels of the canvas."),
                 io.String.Output(display_name="report",
@@ -142,26 +143,26 @@ class ApplyPoseControlNet(io.ComfyNode):
             search_aliases=["pose controlnet", "pose schedule", "openpose controlnet", "body pose", "garment pose",
                             "outfit pose", "dress pose", "skeleton"],
             description=(
-                "Applies a pose ControlNet over a band of the trajectory (the pose schedule), to positive and "
-                "negative alike with one shared ControlNet, so both stay in one UNet batch. Stock "
-                "ControlNet Apply (Advanced) underneath."
+                "Holds the figure in the pose from Pose Mask Builder, for all steps or only some, with the pose "
+                "ControlNet. It guides the positive and negative prompts alike with one shared ControlNet, so "
+                "sampling stays as fast as with one. The stock Apply ControlNet (Advanced) does the work."
             ),
             inputs=[
-                io.Conditioning.Input("positive", tooltip="Positive conditioning, e.g. from the scheduler."),
-                io.Conditioning.Input("negative", tooltip="Negative conditioning."),
+                io.Conditioning.Input("positive", tooltip="The positive prompt, e.g. from the prompt scheduler."),
+                io.Conditioning.Input("negative", tooltip="The negative prompt (what the picture should not show)."),
                 io.ControlNet.Input("control_net", tooltip="A pose (OpenPose) ControlNet."),
                 io.Image.Input("pose_image", tooltip="The pose render from Pose Mask Builder."),
                 io.Float.Input("strength", default=1.0, min=0.0, max=10.0, step=0.01,
                                tooltip="ControlNet strength; the official model uses 1.0."),
                 io.Combo.Input("band", options=POSE_BANDS, default=POSE_BANDS[0],
-                               tooltip="When the pose applies: every step (as the official code), only from the "
-                                       "first attribute stage on (as the paper's first version), or custom."),
+                               tooltip="During which steps the pose holds: all (as the official code), only once "
+                                       "the attributes join (as the paper's first version), or the range below."),
                 advanced(io.Float.Input, "start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
-                         tooltip="Band start for 'custom percent' (0 = pure noise)."),
+                         tooltip="For 'custom percent': where the pose starts (0 = the first step)."),
                 advanced(io.Float.Input, "end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
-                         tooltip="Band end for 'custom percent' (1 = the last step)."),
+                         tooltip="For 'custom percent': where the pose ends (1 = the last step)."),
                 ScheduleType.Input("schedule", optional=True,
-                                   tooltip="The compiled schedule; needed for 'attribute stages'."),
+                                   tooltip="The prompt scheduler's schedule; needed for 'attribute stages'."),
                 io.Vae.Input("vae", optional=True, tooltip="Only for ControlNets that need a VAE."),
             ],
             outputs=[

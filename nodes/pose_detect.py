@@ -47,7 +47,8 @@ class PoseFromImage(io.ComfyNode):
             display_name=NODE_NAME,
             category=f"{CATEGORY}/pose",
             search_aliases=["openpose", "pose estimation", "pose from photo", "detect pose", "controlnet aux pose",
-                            "keypoints from image"],
+                            "keypoints from image", "fashion pose", "garment photo", "model pose",
+                            "dress photo"],
             description=(
                 "Finds the people in each image with OpenPose (controlnet-aux, the pack's 'pose' extra) and gives "
                 "their POSE_KEYPOINT for the Pose Mask Builder, their OpenPose render and a report that lists "

@@ -19,7 +19,8 @@ class PreviewGarmentRegions(io.ComfyNode):
             node_id="HieraFashPreviewGarmentRegions",
             display_name=NODE_NAME,
             category=f"{CATEGORY}/pose",
-            search_aliases=["preview masks", "mask legend", "sleeve mask", "collar mask", "hem mask", "dress regions"],
+            search_aliases=["preview masks", "mask legend", "sleeve mask", "collar mask", "hem mask", "dress regions",
+                            "garment regions", "fashion regions", "outfit mask", "sleeve"],
             description=(
                 "Shows the regions an attribute edit may repaint (clothing length, sleeves, collar, hem), each in "
                 "its colour, with a legend. Run it on its own (it is an output node) to check the masks before "

@@ -23,7 +23,8 @@ class SizeAndSteps(io.ComfyNode):
             node_id="HieraFashSizeAndSteps",
             display_name=NODE_NAME,
             category=CATEGORY,
-            search_aliases=["quick settings", "resolution", "image size", "steps", "fast preview"],
+            search_aliases=["quick settings", "resolution", "image size", "steps", "fast preview",
+                            "fashion quick try", "garment size", "dress size"],
             description=(
                 "Width, height and steps for a whole workflow from one choice: a quick try (minutes on a CPU) or "
                 "the paper's settings (512 x 704, 100 steps; use a GPU). Connect its outputs to every size and "

@@ -1,4 +1,4 @@
-"""Hierarchical Prompt Scheduler: compiles C(t) into stock, timestep-ranged conditioning."""
+"""Hierarchical Prompt Scheduler: compiles the design's stages into stock, step-ranged conditioning."""
 
 from __future__ import annotations
 
@@ -47,45 +47,48 @@ class HierarchicalPromptScheduler(io.ComfyNode):
             search_aliases=["prompt schedule", "hierarchical prompt", "timestep prompt", "stage schedule",
                             "fashion prompt", "garment prompt", "dress prompt", "outfit prompt", "fashion"],
             description=(
-                "Compiles the design into the hierarchical prompt schedule C(t): the concept prompt for the "
-                "noisiest steps, then one growing prompt per attribute, then the full prompt. The output is "
-                "ordinary timestep-ranged conditioning for any stock sampler. Every sampler step sees exactly "
-                "one stage; the preview shows which steps fall in which stage."
+                "Turns the design into prompts over the steps of the drawing: the concept alone for the first, "
+                "roughest steps, then one more attribute at a time, then the full prompt. Its output works with "
+                "any stock sampler. After a run the node shows which steps use which prompt; a warning, if any, "
+                "is on the first line."
             ),
             inputs=[
                 DesignType.Input("design", tooltip="Concept Ideation followed by Attribute Iteration nodes."),
                 io.Clip.Input("clip", tooltip="The text encoder of your checkpoint."),
-                io.Model.Input("model", tooltip="The model you sample with: its noise schedule places the stages "
-                                                "and previews the steps (the model is not changed)."),
+                io.Model.Input("model", tooltip="The model you sample with: it decides which steps belong to which "
+                                                "stage (the model is not changed)."),
                 io.Int.Input("steps", default=20, min=1, max=10000,
-                             tooltip="Your sampler's steps (connect the same value to both): the preview shows "
-                                     "them, and a boundary one of them lands on exactly is moved just below it."),
+                             tooltip="Your sampler's steps: connect the same value to both (Size and Steps does). "
+                                     "The preview shows which of them use which prompt."),
                 io.Combo.Input("scheduler", options=list(comfy.samplers.SCHEDULER_NAMES), default="normal",
                                tooltip="Your sampler's scheduler, for the preview."),
-                io.String.Input("detail", default="", tooltip="Extra text for the final detail stage only, "
+                io.String.Input("detail", default="", tooltip="Extra words for the last steps only, "
                                                                "e.g. fabric or colour details."),
                 advanced(io.String.Input, "suffix", default="",
                          tooltip="Text appended to every stage's prompt, e.g. quality tags. The official demo "
                                  f"appends '{official_added_prompt()}'."),
                 advanced(io.String.Input, "boundaries", default=", ".join(str(b) for b in PAPER_BOUNDARIES),
-                         tooltip="Stage boundaries as DDPM timesteps (999 = pure noise), strictly decreasing. "
-                                 "Steps at t >= the first value see only the concept; each further value starts "
-                                 "the next attribute. The paper's: 900, 800, 710, 630, 560, 500."),
+                         tooltip="Where each stage begins, on the model's noise scale from 999 (pure noise) "
+                                 "to 0 (the finished picture), decreasing: above the first value only the concept "
+                                 "guides; each further value brings in the next attribute. The paper's: 900, 800, "
+                                 "710, 630, 560, 500."),
                 io.Combo.Input("attribute_order", options=list(ATTRIBUTE_ORDERS), default="paper",
-                               tooltip="Where the attributes go. 'paper': each attribute in its own band of the "
-                                       "paper (A1 clothing length 800-899, A2 sleeve length, A3 sleeve type, A4 "
-                                       "collar, A5 hem; what the model was trained on), a band whose attribute the "
-                                       "design lacks adding nothing. 'as chained' or 'by area' (largest body area "
-                                       "first, needs body_masks): the attributes, so ordered, on consecutive bands."),
+                               tooltip="When each attribute joins. 'paper': each at its own place in the order "
+                                       "clothing length, sleeve length, sleeve type, collar, hem (what the model was "
+                                       "trained on); a missing attribute leaves its place to the one before. "
+                                       "'as chained': in the order of your nodes. 'by area': the largest body part "
+                                       "first (needs body_masks)."),
                 BodyMasksType.Input("body_masks", optional=True,
                                     tooltip="Regions from Pose Mask Builder, for attribute_order 'by area'."),
             ],
             outputs=[
                 io.Conditioning.Output(display_name="positive",
-                                       tooltip="Stage-ranged positive conditioning; use a plain negative beside it."),
+                                       tooltip="The prompts, each for its own steps: the sampler's positive "
+                                               "(through Apply Pose ControlNet); use a plain negative beside it."),
                 ScheduleType.Output(display_name="schedule",
                                     tooltip="The compiled schedule, for the editing and pose nodes."),
-                io.String.Output(display_name="preview", tooltip="Which sampler steps fall in which stage."),
+                io.String.Output(display_name="preview", tooltip="Which steps use which prompt; any warning (a "
+                                                                 "stage that gets no step) is on the first line."),
             ],
         )
 

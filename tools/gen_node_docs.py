@@ -28,10 +28,9 @@ WORKFLOWS = ROOT / "workflows"
 MAX_CHOICES = 12
 
 
-def attribute_table() -> str:
-    rows = [f"| {k.id} | {k.label} | {k.body_part.replace('_', ' ')} | {', '.join(k.values)} |"
-            for k in attribute_kinds()]
-    return "\n".join(["| | attribute | body part (edit region) | values |", "|---|---|---|---|", *rows])
+def attribute_list() -> str:
+    return "\n".join(f"  - **{k.label}** ({k.id}; edits the {k.body_part.replace('_', ' ')}): {', '.join(k.values)}"
+                     for k in attribute_kinds())
 
 
 NOTES = {
@@ -48,7 +47,7 @@ NOTES = {
   prompt plus this attribute (P_C + A1, P_C + A1 + A2, …). The paper's order is A1…A5 below.
 - The *value* must belong to the chosen *attribute*:
 
-{attribute_table()}
+{attribute_list()}
 
 - *custom_text* replaces the value but keeps the attribute's body part; the attribute *custom* adds free text
   that has no body part (an edit can only change it through Pose Mask Builder's *external_mask*).
@@ -59,9 +58,9 @@ NOTES = {
   feed **HieraFash Size and Steps** into both, so they cannot disagree.
 - The output *positive* is ordinary conditioning with one timestep range per stage: use it with any stock
   sampler (KSampler, KSamplerAdvanced, SamplerCustomAdvanced) and a plain negative prompt beside it.
-- After a run the node shows its **stage preview**: which sampler steps fall in which stage, and a warning for
-  every stage that gets no step (use more steps, or move the *boundaries*). The same text is the *preview*
-  output.
+- After a run the node shows its **stage preview**: which sampler steps fall in which stage. A stage that gets
+  no step is a warning on the first line (the box is outlined and a toast pops up): use more steps, or move the
+  *boundaries*. The same text is the *preview* output.
 - *boundaries* are DDPM timesteps (999 = pure noise): the paper's 900, 800, 710, 630, 560, 500.
 - *suffix* is added to every stage (the official demo adds quality tags and "white background"); *detail*
   only to the final stage.""",
@@ -88,8 +87,9 @@ NOTES = {
   attributes only describe the garment.
 - The image's width and height must be multiples of 8, and *body_masks* must come from Pose Mask Builder
   with this image connected.
-- Steps before the edit starts reuse the noised source and skip the UNet; the *plan* output says where the
-  edit starts and which regions open in which stage.
+- Steps before the edit starts reuse the noised source and skip the UNet; the *plan* output says from which
+  step each attribute changes. Any warning (an attribute that gets no step, a denoise below 1.0) is on its first
+  line, and a Preview Any showing the plan raises a toast.
 - Finish with **HieraFash Preserve Source** for pixel-exact preservation outside the regions.""",
     "HieraFashPreserveSource": """\
 - Connect the decoded edit to *image*, the original image to *source* and Attribute Edit's *edit_mask* to
@@ -116,6 +116,32 @@ NOTES = {
   `hierafash convert hfd_100epochs.ckpt`.
 - Load the results with **Load Checkpoint** followed by **ModelSamplingDiscrete (eps)**, and **Load ControlNet
   Model**.""",
+}
+
+
+# The paper's symbols, for readers of the paper: the nodes' own texts speak a designer's words instead.
+IN_THE_PAPER = {
+    "HieraFashConceptIdeation": "The high-level concept P_C. Alone, it conditions the ideation stage of the "
+                                "hierarchical schedule C(t), DDPM timesteps t ≥ 900 by default.",
+    "HieraFashAttributeIteration": "One apparel attribute A_i (A1 clothing length … A5 hem). Its iteration "
+                                   "sub-stage of C(t) is conditioned on P_C + A1 + … + A_i.",
+    "HieraFashHierarchicalPromptScheduler": "Compiles C(t): P_C for t ≥ 900, P_C + A1 for 800 ≤ t < 900, and so "
+                                            "on down the boundaries 900, 800, 710, 630, 560, 500, then the full "
+                                            "prompt (the official get_t_conditioning), as timestep-ranged "
+                                            "conditioning.",
+    "HieraFashAttributeEdit": "M(t), the edit mask over the trajectory: attribute A_i's region opens at its official "
+                              "start, t = 911, 831, 751, 671, 591 for A1 … A5, and stays open; before the first "
+                              "start the latent is the noised source and those steps skip the UNet.",
+    "HieraFashPreserveSource": "Exact preservation: outside the union of the edited regions of M(t) the output is "
+                               "the source, so the VAE round trip leaves no trace there.",
+    "HieraFashPoseMaskBuilder": "The regions of the attributes: clothing length (A1), sleeves (A2, A3), collar (A4), "
+                                "hem (A5).",
+    "HieraFashApplyPoseControlNet": "The pose condition of the paper's pose ControlNet; the official code applies it "
+                                    "at every timestep.",
+    "HieraFashLoadOfficialModel": "The model predicts the noise ε (ε-prediction), as the paper trained it; the "
+                                  "loader sets that, since ComfyUI may guess otherwise for an SD 2.x checkpoint.",
+    "HieraFashConvertCheckpoint": "The model predicts the noise ε (epsilon-prediction), hence ModelSamplingDiscrete "
+                                  "set to eps.",
 }
 
 
@@ -185,6 +211,8 @@ def page(node_id: str, info: dict, level: int = 1) -> str:
              f"{h}# Inputs", "", inputs_list(info), "", f"{h}# Outputs", "", outputs_list(info)]
     if node_id in NOTES:
         parts += ["", f"{h}# How to use it", "", NOTES[node_id]]
+    if node_id in IN_THE_PAPER:
+        parts += ["", f"{h}# In the paper", "", IN_THE_PAPER[node_id]]
     workflows = used_in(node_id)
     if workflows:
         parts += ["", f"{h}# In the shipped workflows", "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 from support.graphs import Graph
 
 from hierafash_cli.server import ComfyError
+from hierafash_cli.workflow import pack_nodes
 from hierafash_core.synthetic import draw_figure, example_spec, sample_figures
 from hierafash_core.vocab import region_color
 from hierafash_core.weights import OFFICIAL_CKPT_URL
@@ -96,3 +98,28 @@ def test_a_missing_official_file_is_named_with_its_folder_and_source_before_runn
     assert "node errors" in message or "prompt_outputs_failed_validation" in message
     assert "HieraFash Load Official Model: input 'ckpt_name': 'hfd_not_downloaded.ckpt' is not in" in message
     assert str(comfy_base / "models" / "checkpoints") in message and OFFICIAL_CKPT_URL in message
+
+
+PAPER_SYMBOLS = re.compile(r"P_C|C\(t\)|M\(t\)|ε|epsilon|\bA[1-5]\b|\bDDPM\b|\bUNet\b", re.IGNORECASE)
+
+
+def node_texts(info: dict) -> list[str]:
+    """What an artist reads on a node: its title, description and every input and output tooltip."""
+    texts = [info.get("display_name", ""), info.get("description", ""), *(info.get("output_tooltips") or [])]
+    for section in info["input"].values():
+        texts += [spec[1].get("tooltip") for spec in section.values()
+                  if len(spec) > 1 and isinstance(spec[1], dict)]
+    return [text for text in texts if text]
+
+
+def test_nodes_speak_a_designers_words(object_info):
+    """The paper's symbols stay in the help pages ('In the paper'); titles and tooltips do without them."""
+    ours = pack_nodes(object_info)
+    symbols = {node_id: found for node_id, info in ours.items()
+               if (found := sorted({m for text in node_texts(info) for m in PAPER_SYMBOLS.findall(text)}))}
+    assert symbols == {}
+    if any(info.get("search_aliases") for info in ours.values()):  # node search aliases exist from ComfyUI 0.30
+        garment_words = ("fashion", "garment", "dress", "outfit")
+        unfound = [node_id for node_id, info in ours.items() if not info.get("deprecated")
+                   and not any(w in " ".join(info.get("search_aliases") or []) for w in garment_words)]
+        assert unfound == []
