@@ -109,7 +109,7 @@ class HierarchicalPromptScheduler(io.ComfyNode):
         with node_errors(NODE_NAME, "boundaries"):
             compiled = compile_schedule(design, parse_boundaries(boundaries), sigmas, percent_to_sigma,
                                         detail=detail, suffix=suffix, order=attribute_order, areas=areas,
-                                        header=f"{steps} steps, {scheduler} scheduler")
+                                        header=f"{steps} step{'' if steps == 1 else 's'}, {scheduler} scheduler")
         for warning in compiled.warnings:
             logging.warning("%s: %s at %d %s steps", NODE_NAME, warning, steps, scheduler)
         return io.NodeOutput(encode_ranged(clip, compiled), compiled, compiled.preview,
