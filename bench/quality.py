@@ -1,6 +1,8 @@
-"""`make quality`: the synthetic benchmark's quick mode, a check that the quality pipeline runs end to end.
+"""`make quality`: the synthetic benchmark. Quick mode (default) checks that the quality pipeline runs end to end;
+`--full` (`make quality FULL=1`) is the real run, bench/quality_full.py.
 
     python bench/quality.py [--train 8] [--test 48] [--steps 50] [--out bench/quality/quick.json]
+    python bench/quality.py --full [--minutes 35] [--count 8] [--work DIR]   (writes bench/quality.json)
 
 1. Draws a small synthetic dataset in the official layout (hierafash_core.synthetic) and times it.
 2. Reads every attribute of the test split back from the written files with the oracles
@@ -9,9 +11,7 @@
    here, no download) with `hierafash train` for a few steps on the training split and fails unless the
    loss falls (mean of the last 10 steps below 0.8 x the first 10, as tests/train asserts on its own data).
 
-It says nothing about generation or editing quality: the full mode (a model that learns the attributes,
-drafts and edits scored by the oracles, the paper's ablations) is not written yet; QUALITY.md lists
-what remains.
+Quick mode says nothing about generation or editing quality; the full mode does (QUALITY.md).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -66,14 +66,71 @@ def train_tiny(dataset: Path, work: Path, steps: int) -> list[float]:
     return [json.loads(line)["loss"] for line in (work / "trained" / "loss.jsonl").read_text().splitlines()]
 
 
+def machine() -> dict:
+    cpu = platform.processor()
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def run_full(args) -> int:
+    """The full mode: train (time-boxed), then drafts, edits and ablations through the pack's nodes."""
+    import quality_full as full
+
+    started = time.perf_counter()
+    work = Path(args.work or tempfile.mkdtemp(prefix="hierafash-quality-full-")).resolve()
+    result = {"mode": "full", "machine_at_start": machine(), "work": str(work), "seed": args.seed}
+    result |= full.build_and_train(work, args)
+    evaluated = full.evaluate(work, args)
+    result["device"], result["timings"] = evaluated["device"], evaluated["timings"]
+    variants = ("hierarchical", "flat", "no_pose", "round_trip")
+    result["scores"] = full.summarize(evaluated["rows"], variants)
+    result["rows"] = evaluated["rows"]
+    result["settings"] = {"count": args.count, "sampler_steps": args.steps, "sampler": "euler", "scheduler": "normal",
+                          "cfg": 1.0, "size": list(synthetic.DEFAULT_SIZE)}
+    result["machine_at_end"] = machine()
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    grid = full.save_grid(args.grid, evaluated["pictures"]) if evaluated["pictures"] else None
+    result["grid"] = str(grid.relative_to(REPO) if grid.is_relative_to(REPO) else grid) if grid else None
+    args.full_out.write_text(json.dumps(result, indent=1) + "\n")
+    for variant, scores in result["scores"].items():
+        if variant.startswith("edit_"):
+            print(variant, {f: f"{c['success']}/{c['edits']} loc {c['locality_mean_abs']}" for f, c in scores.items()})
+        else:
+            print(variant, {f: f"{c['correct']}/{c['measured']}" for f, c in scores.items() if c["measured"]})
+    print(f"quality full mode: {result['wall_s']} s; wrote {args.full_out} and {grid}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--train", type=int, default=8, help="training figures")
-    parser.add_argument("--test", type=int, default=48, help="held-out figures the oracles read back")
-    parser.add_argument("--steps", type=int, default=50, help="training steps")
+    parser.add_argument("--train", type=int, default=None, help="training figures (quick 8, full 600)")
+    parser.add_argument("--test", type=int, default=None, help="held-out figures (quick 48, full 24)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="quick: training steps (50); full: sampler steps per draft and edit (10)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "quality" / "quick.json")
+    full = parser.add_argument_group("full mode")
+    full.add_argument("--full", action="store_true", help="the real run (bench/quality_full.py)")
+    full.add_argument("--work", default=None, help="work folder (kept; a rerun reuses its dataset, model, training)")
+    full.add_argument("--minutes", type=float, default=35.0, help="training time budget")
+    full.add_argument("--max-steps", type=int, default=100000, help="training steps at most")
+    full.add_argument("--batch-size", type=int, default=2)
+    full.add_argument("--lr", type=float, default=5e-4)
+    full.add_argument("--count", type=int, default=8, help="test figures drafted and edited")
+    full.add_argument("--no-pose", action="store_true", help="also draft without pose (ControlNet strength 0)")
+    full.add_argument("--device", default="auto", help="ComfyUI device: auto or cpu")
+    full.add_argument("--grid-rows", type=int, default=4, help="test figures in the picture grid")
+    full.add_argument("--grid", type=Path, default=REPO / "bench" / "quality" / "full_grid.png")
+    full.add_argument("--full-out", type=Path, default=REPO / "bench" / "quality.json")
     args = parser.parse_args()
+    if args.full:
+        args.train, args.test, args.steps = args.train or 600, args.test or 24, args.steps or 10
+        return run_full(args)
+    args.train, args.test, args.steps = args.train or 8, args.test or 48, args.steps or 50
 
     with tempfile.TemporaryDirectory(prefix="hierafash-quality-") as tmp:
         work = Path(tmp)

@@ -16,7 +16,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 OPTION_OF = {"dataset": "--dataset", "base": "--base", "controlnet": "--controlnet", "tokenizer": "--tokenizer",
              "batch_size": "--batch-size", "resume": "--resume", "mode": "--mode", "precision": "--precision",
              "steps": "--steps", "grad_accum": "--grad-accum", "lr": "--lr", "lora_rank": "--lora-rank",
-             "save_dtype": "--save-dtype", "prediction_type": "--prediction-type"}
+             "save_dtype": "--save-dtype", "max_minutes": "--max-minutes", "prediction_type": "--prediction-type"}
 
 
 def cmd_train(args) -> int:
@@ -61,15 +61,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_path("--base", "base model: an SD 1.5 / SD 2.x single-file checkpoint in the ldm layout (e.g. the pack's "
                        "converted hierafashdiff_sd21.safetensors), or a diffusers folder", required=True)
     add_path("--output", "output folder (created)", required=True)
-    parser.add_argument("--mode", choices=("controlnet", "lora"), default="controlnet",
+    parser.add_argument("--mode", choices=("controlnet", "lora", "base"), default="controlnet",
                         help="controlnet: train only the ControlNet (the paper); lora: a LoRA on the UNet's "
-                             "attention (ControlNet frozen if --controlnet is given, else none)")
+                             "attention (ControlNet frozen if --controlnet is given, else none); base: the UNet "
+                             "and the ControlNet together, for a base that is not trained yet (the synthetic "
+                             "benchmark's small model); also writes OUTPUT/base/, a diffusers folder")
     add_path("--controlnet", "start from this ControlNet (ldm control_model.* or diffusers keys, e.g. the pack's "
                              "hierafashdiff_pose_controlnet.safetensors); default: a copy of the UNet encoder")
     add_path("--tokenizer", "folder with CLIP vocab.json and merges.txt; default: the base folder's tokenizer/, "
                             "else ComfyUI's comfy/sd1_tokenizer")
     parser.add_argument("--split", default="train", help="which split file to train on (SPLIT.json)")
     parser.add_argument("--steps", type=int, default=1000, help="optimizer steps in total (resume counts on)")
+    parser.add_argument("--max-minutes", type=float, default=0.0,
+                        help="stop after this many minutes of training and export what was trained (0: no limit)")
     parser.add_argument("--batch-size", type=int, default=4, help="samples per process per micro-step")
     parser.add_argument("--grad-accum", type=int, default=1, help="micro-steps per optimizer step")
     parser.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate (constant)")

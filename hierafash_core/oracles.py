@@ -353,6 +353,20 @@ def _skin_width(view: _View, skin: np.ndarray, anchor: np.ndarray, down: float) 
 # --- measuring the oracles ---------------------------------------------------------------------------
 
 
+PRESENT_SHARE = 0.5  # share of the torso's centre line that must read as garment for a garment to be there
+
+
+def garment_present(image: np.ndarray, keypoints: np.ndarray) -> bool:
+    """Whether a garment covers the figure's torso: every drawn garment does, so an image where it does not
+    (a blank canvas, an untrained model's noise) is one the oracles abstain on instead of reading."""
+    points = np.asarray(keypoints, np.float64)
+    neck = points[KEYPOINT["neck"]]
+    hips = (points[KEYPOINT["right hip"]] + points[KEYPOINT["left hip"]]) / 2
+    line = neck + np.linspace(1 / 3, 0.9, 24)[:, None] * (hips - neck)  # below any neckline, above the crotch
+    classes = _View(np.asarray(image, np.float32), classify_pixels(image), points, 1.0).classes_at(line)
+    return bool(np.mean(classes == GARMENT) >= PRESENT_SHARE)
+
+
 def truth(spec: syn.FigureSpec) -> dict[str, str | None]:
     """What the oracles should read for a figure."""
     garment = spec.garment

@@ -8,6 +8,7 @@ rank), so a run is reproducible from `seed` and a resumed run continues exactly 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
+from accelerate.utils import broadcast as accelerate_broadcast
 from accelerate.utils import set_seed
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
@@ -30,7 +32,7 @@ from .data import SampleImages, TextEncoder, collate
 from .export import controlnet_to_ldm, lora_to_kohya
 from .sampling import predict_noise, sample_hierarchical, save_grid
 
-MODES = ("controlnet", "lora")
+MODES = ("controlnet", "lora", "base")
 PRECISIONS = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
 SAVE_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -44,11 +46,12 @@ class TrainConfig:
     dataset: Path
     base: Path
     output: Path
-    mode: str = "controlnet"
+    mode: str = "controlnet"  # controlnet (the paper), lora, or base (UNet and ControlNet together, from scratch)
     controlnet: Path | None = None  # start the ControlNet from this file (else: a copy of the UNet encoder)
     tokenizer: Path | None = None  # CLIP vocab.json + merges.txt (default: ComfyUI's comfy/sd1_tokenizer)
     split: str = "train"
     steps: int = 1000  # optimizer steps
+    max_minutes: float = 0.0  # stop (and export) after this much training time; 0: no limit
     batch_size: int = 4  # per process
     grad_accum: int = 1
     lr: float = 1e-5
@@ -75,7 +78,9 @@ class TrainConfig:
                   ("save_dtype", self.save_dtype in SAVE_DTYPES, f"one of {', '.join(SAVE_DTYPES)}"),
                   ("prediction_type", self.prediction_type in (None, *PREDICTION_TYPES),
                    f"one of {', '.join(PREDICTION_TYPES)}"),
-                  ("steps", self.steps >= 1, "at least 1"), ("batch_size", self.batch_size >= 1, "at least 1"),
+                  ("steps", self.steps >= 1, "at least 1"),
+                  ("max_minutes", self.max_minutes >= 0, "0 or more"),
+                  ("batch_size", self.batch_size >= 1, "at least 1"),
                   ("grad_accum", self.grad_accum >= 1, "at least 1"), ("lr", self.lr > 0, "positive"),
                   ("lora_rank", self.lora_rank >= 1, "at least 1")]
         for name, ok, need in checks:
@@ -153,15 +158,28 @@ def save_loss_plot(log_path: Path, plot_path: Path) -> Path:
     return plot_path
 
 
+class JointDenoiser(torch.nn.Module):
+    """The UNet and its ControlNet as one trained module (mode "base"), so distributed training syncs both."""
+
+    def __init__(self, unet, controlnet, weight_dtype):
+        super().__init__()
+        self.unet, self.controlnet, self.weight_dtype = unet, controlnet, weight_dtype
+
+    def forward(self, noisy, t, context, pose):
+        return predict_noise(self.unet, self.controlnet, noisy, t, context, pose, self.weight_dtype)
+
+
 def training_loss(base, unet, controlnet, encode, batch, generator, weight_dtype, device,
-                  boundaries=PAPER_BOUNDARIES) -> torch.Tensor:
-    """One micro-batch's hierarchical loss: VAE posterior sample, t per sample, C(t), noise, MSE."""
+                  boundaries=PAPER_BOUNDARIES, denoiser=None) -> torch.Tensor:
+    """One micro-batch's hierarchical loss: VAE latents, t per sample, C(t), noise, MSE. `denoiser`, when
+    given, predicts instead of (unet, controlnet): the prepared JointDenoiser of mode "base"."""
     pose = batch["pose"].to(device, weight_dtype)
     with torch.no_grad():
-        posterior = base.vae.encode(batch["target"].to(device, weight_dtype)).latent_dist
-        latents = posterior.sample(generator=generator).float() * base.vae.config.scaling_factor
+        latents = models.encode_latents(base.vae, batch["target"].to(device, weight_dtype), generator)
 
     def predict(noisy, t, context):
+        if denoiser is not None:
+            return denoiser(noisy, t, context, pose)
         return predict_noise(unet, controlnet, noisy, t, context, pose, weight_dtype)
 
     loss, _ = hierarchical_loss(predict, encode, latents, batch["caption"], base.noise_scheduler.alphas_cumprod,
@@ -170,7 +188,7 @@ def training_loss(base, unet, controlnet, encode, batch, generator, weight_dtype
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Train the ControlNet (or a UNet LoRA) with C(t); export for ComfyUI at the end."""
+    """Train the ControlNet (or a UNet LoRA, or UNet and ControlNet together) with C(t); export at the end."""
     AcceleratorState._reset_state()  # accelerate keeps one state per process: let a later run pick its own precision
     accelerator = Accelerator(mixed_precision=PRECISIONS[config.precision],
                               gradient_accumulation_steps=config.grad_accum)
@@ -192,6 +210,12 @@ def train(config: TrainConfig) -> TrainResult:
         controlnet = models.load_controlnet(base.unet, config.controlnet).to(device)
         controlnet.train()
         trained = controlnet
+    elif config.mode == "base":
+        controlnet = models.load_controlnet(base.unet, config.controlnet).to(device)
+        base.unet.requires_grad_(True)
+        for m in (base.unet, controlnet):
+            m.train()
+        trained = JointDenoiser(base.unet, controlnet, weight_dtype)
     else:
         from peft import LoraConfig
 
@@ -210,6 +234,7 @@ def train(config: TrainConfig) -> TrainResult:
     model, optimizer = accelerator.prepare(trained, optimizer)
     unet = model if config.mode == "lora" else base.unet
     net = model if config.mode == "controlnet" else controlnet
+    denoiser = model if config.mode == "base" else None
 
     encode = TextEncoder(base.tokenizer, base.text_encoder, device, weight_dtype, cache=config.cache_text)
     if config.cache_text:
@@ -240,7 +265,7 @@ def train(config: TrainConfig) -> TrainResult:
             generator = seeded_generator(config.seed, 2, micro, accelerator.process_index)
             with accelerator.accumulate(model), accelerator.autocast():
                 loss = training_loss(base, unet, net, encode, batch, generator, weight_dtype, device,
-                                     config.boundaries)
+                                     config.boundaries, denoiser)
                 accelerator.backward(loss)
                 optimizer.step()
                 optimizer.zero_grad()
@@ -256,17 +281,25 @@ def train(config: TrainConfig) -> TrainResult:
             save_checkpoint(accelerator, config.output / "checkpoints" / f"step-{done:06d}", done)
         if config.sample_every and done % config.sample_every == 0:
             save_samples(accelerator, config, base, unet, net, encode, images, weight_dtype, done)
+        if config.max_minutes and out_of_time(accelerator, started, config.max_minutes):
+            break
     bar.close()
 
     export = None
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        export = export_trained(accelerator.unwrap_model(model), config)
+        export = export_trained(accelerator.unwrap_model(model), config, base)
         if log_path.read_text():
             save_loss_plot(log_path, config.output / "loss.png")
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return TrainResult(config.steps, losses, export, accelerator.unwrap_model(model), base)
+    return TrainResult(start_step + len(losses), losses, export, accelerator.unwrap_model(model), base)
+
+
+def out_of_time(accelerator: Accelerator, started: float, max_minutes: float) -> bool:
+    """Whether the time budget is spent, as the main process sees it, so every rank stops at the same step."""
+    spent = torch.tensor([float(time.perf_counter() - started > 60 * max_minutes)], device=accelerator.device)
+    return bool(accelerate_broadcast(spent).item())
 
 
 def save_checkpoint(accelerator: Accelerator, folder: Path, step: int) -> None:
@@ -299,10 +332,24 @@ def save_samples(accelerator, config, base, unet, controlnet, encode, images, we
     accelerator.wait_for_everyone()
 
 
-def export_trained(trained: torch.nn.Module, config: TrainConfig) -> Path:
-    """The ControlNet as ldm `control_model.*` safetensors, or the LoRA in kohya keys: what stock ComfyUI loads."""
+def export_trained(trained: torch.nn.Module, config: TrainConfig, base: models.BaseModel) -> Path:
+    """The ControlNet as ldm `control_model.*` safetensors, or the LoRA in kohya keys: what stock ComfyUI loads.
+    Mode "base" also writes OUTPUT/base/, a diffusers folder (fp32) of the trained UNet beside the frozen parts,
+    which `--base` takes for further training; it returns that folder."""
     dtype = SAVE_DTYPES[config.save_dtype]
     meta = {"hierafashdiff.training": json.dumps({k: str(v) for k, v in asdict(config).items()})}
+    if config.mode == "base":
+        folder = config.output / "base"
+        for name, part in (("unet", trained.unet), ("vae", base.vae), ("text_encoder", base.text_encoder),
+                           ("scheduler", base.noise_scheduler)):
+            part.save_pretrained(folder / name)
+        (folder / "tokenizer").mkdir(exist_ok=True)
+        for name in ("vocab.json", "merges.txt"):  # the BPE files load_tokenizer reads, as trained with
+            shutil.copy(models.tokenizer_dir(config.base, config.tokenizer) / name, folder / "tokenizer" / name)
+        state = controlnet_to_ldm(trained.controlnet.state_dict(), trained.controlnet.config)
+        save_file({k: v.detach().to(dtype).contiguous() for k, v in state.items()},
+                  str(config.output / "controlnet.safetensors"), metadata=meta)
+        return folder
     if config.mode == "controlnet":
         state = controlnet_to_ldm(trained.state_dict(), trained.config)
         path = config.output / "controlnet.safetensors"

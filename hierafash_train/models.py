@@ -7,6 +7,7 @@ load through diffusers' single-file code with the small configs shipped in `conf
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before diffusers/transformers read it: never reach a hub
 
 import torch  # noqa: E402
-from diffusers import AutoencoderKL, ControlNetModel, DDPMScheduler, UNet2DConditionModel  # noqa: E402
+from diffusers import AutoencoderKL, AutoencoderTiny, ControlNetModel, DDPMScheduler, UNet2DConditionModel  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from transformers import CLIPTextModel, CLIPTokenizer  # noqa: E402
@@ -36,7 +37,7 @@ class ModelError(HieraFashError):
 @dataclass
 class BaseModel:
     unet: UNet2DConditionModel
-    vae: AutoencoderKL
+    vae: AutoencoderKL | AutoencoderTiny
     text_encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
     noise_scheduler: DDPMScheduler
@@ -106,7 +107,7 @@ def load_base(base: Path | str, tokenizer: Path | None = None, prediction_type: 
             raise ModelError(f"diffusers folder {base} lacks {', '.join(missing)}/: pass a folder with unet/, vae/, "
                              f"text_encoder/ and scheduler/, or a single-file checkpoint", "base")
         unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet", local_files_only=True)
-        vae = AutoencoderKL.from_pretrained(base, subfolder="vae", local_files_only=True)
+        vae = load_vae(base / "vae")
         text_encoder = CLIPTextModel.from_pretrained(base / "text_encoder", local_files_only=True)
         scheduler = DDPMScheduler.from_pretrained(base, subfolder="scheduler", local_files_only=True)
     else:
@@ -125,6 +126,27 @@ def load_base(base: Path | str, tokenizer: Path | None = None, prediction_type: 
         model.requires_grad_(False)
         model.eval()
     return BaseModel(unet, vae, text_encoder, tokenizer, scheduler)
+
+
+def load_vae(folder: Path) -> AutoencoderKL | AutoencoderTiny:
+    """A diffusers VAE folder: AutoencoderKL (SD's), or AutoencoderTiny (a TAESD) when its config says so."""
+    config = json.loads((Path(folder) / "config.json").read_text())
+    kind = AutoencoderTiny if config.get("_class_name") == "AutoencoderTiny" else AutoencoderKL
+    return kind.from_pretrained(folder, local_files_only=True)
+
+
+def encode_latents(vae, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Images in [-1, 1] -> the UNet's latents (scaled): a posterior sample for AutoencoderKL, a TAESD's own."""
+    encoded = vae.encode(images)
+    raw = encoded.latents if isinstance(vae, AutoencoderTiny) else encoded.latent_dist.sample(generator=generator)
+    return raw.float() * vae.config.scaling_factor
+
+
+def vae_downscale(vae) -> int:
+    """How many pixels one latent covers along a side (8 for SD's VAE and for TAESD)."""
+    config = vae.config
+    levels = config.encoder_block_out_channels if isinstance(vae, AutoencoderTiny) else config.block_out_channels
+    return 2 ** (len(levels) - 1)
 
 
 def load_controlnet(unet: UNet2DConditionModel, path: Path | str | None = None) -> ControlNetModel:

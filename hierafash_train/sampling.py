@@ -12,6 +12,8 @@ from PIL import Image
 from hierafash_core.objective import caption_at
 from hierafash_core.schedule import PAPER_BOUNDARIES
 
+from .models import vae_downscale
+
 
 def predict_noise(unet, controlnet, latents, t, context, pose, weight_dtype):
     """The UNet's prediction, with the ControlNet's residuals added when there is a ControlNet."""
@@ -29,7 +31,7 @@ def sample_hierarchical(unet, controlnet, vae, encode, scheduler_config, caption
     """Images in [-1, 1] for these captions and pose maps ([B, 3, H, W] in [0, 1]), DDIM with CFG."""
     scheduler = DDIMScheduler.from_config(scheduler_config)
     scheduler.set_timesteps(steps)
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    factor = vae_downscale(vae)
     batch, _, height, width = poses.shape
     shape = (batch, unet.config.in_channels, height // factor, width // factor)
     latents = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(poses.device)

@@ -146,3 +146,14 @@ def test_example_figure_is_what_its_spec_says():
     assert np.array_equal(image, synthetic.draw_figure(synthetic.example_spec(), 512, 704).image)
     points = synthetic.pose_frame(spec, 512, 704).keypoints.numpy()
     assert oracles.read_attributes(image, points) == oracles.truth(spec)
+
+
+def test_garment_present_on_every_drawn_figure_and_not_on_blank_or_skin():
+    for spec in synthetic.sample_figures(60, seed=31):
+        figure = synthetic.draw_figure(spec, *SIZE)
+        keypoints = synthetic.pose_frame(spec, *SIZE).keypoints.numpy()
+        assert oracles.garment_present(figure.image, keypoints), spec.garment
+    keypoints = synthetic.pose_frame(synthetic.sample_figures(1, seed=31)[0], *SIZE).keypoints.numpy()
+    blank = np.ones((SIZE[1], SIZE[0], 3), np.float32)
+    assert not oracles.garment_present(blank, keypoints)
+    assert not oracles.garment_present(blank * np.array(synthetic.SKIN, np.float32), keypoints)

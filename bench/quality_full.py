@@ -1,0 +1,326 @@
+"""`bench/quality.py --full`: the synthetic benchmark's real run, through the pack's nodes in ComfyUI.
+
+1. Draws the dataset (hierafash_core.synthetic), builds the small model (bench/quality_model.py), trains UNet
+   and ControlNet together with `hierafash train --mode base` for a time budget, and writes them as one
+   checkpoint plus the ControlNet for ComfyUI's stock loaders.
+2. In one ComfyUI process (bench/comfy_inprocess.py), for held-out test figures (their caption and pose):
+   - drafts: Concept Ideation -> Attribute Iteration x5 -> Hierarchical Prompt Scheduler -> Apply Pose
+     ControlNet -> KSampler, and the same seeds with one flat prompt (stock CLIPTextEncode of the caption);
+     optionally without pose (ControlNet strength 0);
+   - edits of the ground-truth figure, one attribute each (changed to another drawn value): Attribute Edit
+     with the figure's pose masks, then Preserve Source; and the same seeds with every region widened to the
+     whole image (Pose Mask Builder's external mask, union), i.e. without masks;
+   - the VAE's round trip of each test figure: what any model drawing through this VAE could show at best.
+3. Reads every image back with the oracles (hierafash_core.oracles) and writes bench/quality.json, a picture
+   grid under bench/quality/ and the tables QUALITY.md quotes.
+
+Scoring is in plain functions below (score_reads, locality, pick_edit) so the unit tier tests it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+sys.path[:0] = [str(REPO), str(BENCH), str(REPO / "tests")]
+
+from hierafash_core import oracles, synthetic  # noqa: E402
+from hierafash_core.pose import read_pose_keypoint  # noqa: E402
+from hierafash_core.vocab import CONCEPT_FIELDS  # noqa: E402
+
+ATTRIBUTE_FIELDS = ("clothing_length", "sleeve_length", "sleeve_type", "collar", "hem")
+CHECKPOINT = "hierafash_quality.safetensors"
+CONTROLNET = "hierafash_quality_pose_cn.safetensors"
+PROBE_PACKS = {"hierafash_bench_probe": BENCH / "comfy_nodes" / "hierafash_bench_probe",
+               "hierafash_quality_probe": BENCH / "quality" / "comfy_nodes" / "hierafash_quality_probe"}
+BAND_ALL = "all steps (official code)"
+BOUNDARIES = "900, 800, 710, 630, 560, 500"
+
+
+# --- scoring (pure) ------------------------------------------------------------------------------------
+
+
+def safe_read(image: np.ndarray, pose_keypoint) -> dict[str, str | None]:
+    """The oracles' reading; every field None (an abstention) when no garment covers the torso, or when the
+    image defeats the geometry."""
+    keypoints = read_pose_keypoint(pose_keypoint)[0].keypoints.numpy()
+    try:
+        if oracles.garment_present(image, keypoints):
+            return oracles.read_attributes(image, keypoints)
+    except (ValueError, IndexError, ZeroDivisionError, FloatingPointError):
+        pass
+    return dict.fromkeys(oracles.FIELDS)
+
+
+def score_reads(pairs) -> dict[str, dict[str, int]]:
+    """Per field, over (read, expected) dict pairs: correct, measured (expected not None) and abstained
+    (expected but the oracle read None)."""
+    scores = {field: {"correct": 0, "measured": 0, "abstained": 0} for field in oracles.FIELDS}
+    for read, expected in pairs:
+        for field, value in expected.items():
+            if value is None:
+                continue
+            scores[field]["measured"] += 1
+            scores[field]["correct"] += read.get(field) == value
+            scores[field]["abstained"] += read.get(field) is None
+    return scores
+
+
+def locality(edited: np.ndarray, source: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """How much an edit changed the image outside its mask ([H, W], > 0.5 = inside): mean and max absolute
+    change over those pixels, 0..1 per channel, and the share of them that changed at all."""
+    outside = np.asarray(mask) <= 0.5
+    if not outside.any():
+        return {"mean_abs": 0.0, "max_abs": 0.0, "changed_share": 0.0}
+    diff = np.abs(np.asarray(edited, np.float64) - np.asarray(source, np.float64)).max(axis=-1)[outside]
+    return {"mean_abs": float(diff.mean()), "max_abs": float(diff.max()), "changed_share": float((diff > 0).mean())}
+
+
+def editable_fields(garment: synthetic.Garment) -> list[str]:
+    """The attributes an edit can change visibly on this garment (no sleeve type when sleeveless, no hem shape
+    on a jumpsuit: the oracles do not read those)."""
+    return [f for f in ATTRIBUTE_FIELDS if not (f == "sleeve_type" and garment.sleeve_length == "Sleeveless")
+            and not (f == "hem" and garment.category == "Jumpsuit")]
+
+
+def pick_edit(garment: synthetic.Garment, index: int) -> tuple[str, str]:
+    """The (field, new value) of the index-th edit: fields in turn, the next drawn value after the current one
+    (sleeve length never to Sleeveless, which would leave no sleeve type to keep)."""
+    fields = editable_fields(garment)
+    field = fields[index % len(fields)]
+    values = [v for v in synthetic.DRAWN_VALUES[field] if not (field == "sleeve_length" and v == "Sleeveless")]
+    current = getattr(garment, field)
+    position = values.index(current) if current in values else -1
+    return field, values[(position + 1) % len(values)]
+
+
+def label(field: str) -> str:
+    return field.replace("_", " ")
+
+
+# --- graphs (API prompts; no ComfyUI import) ------------------------------------------------------------
+
+
+def add_design(g, garment: synthetic.Garment) -> list:
+    """Concept Ideation + one Attribute Iteration per attribute, as an artist chains them."""
+    design = g.add("HieraFashConceptIdeation", **{f: getattr(garment, f) for f in CONCEPT_FIELDS},
+                   custom_concept="").out(0)
+    for field in ATTRIBUTE_FIELDS:
+        design = g.add("HieraFashAttributeIteration", design=design, attribute=label(field),
+                       value=getattr(garment, field), custom_text="").out(0)
+    return design
+
+
+def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, flat=False, pose_strength=1.0,
+                sampler="euler", scheduler="normal", cfg=1.0) -> dict:
+    """A draft for this caption and pose: the hierarchical schedule, or (flat) the whole caption as one prompt."""
+    from support.graphs import Graph
+
+    g = Graph()
+    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+    model, clip, vae = ckpt.out(0), ckpt.out(1), ckpt.out(2)
+    if flat:
+        positive = g.add("CLIPTextEncode", text=garment.caption(), clip=clip).out(0)
+    else:
+        positive = g.add("HieraFashHierarchicalPromptScheduler", design=add_design(g, garment), clip=clip,
+                         model=model, steps=steps, scheduler=scheduler, detail="", suffix="", boundaries=BOUNDARIES,
+                         attribute_order="paper").out(0)
+    negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
+    posed = g.add("HieraFashApplyPoseControlNet", positive=positive, negative=negative,
+                  control_net=g.add("ControlNetLoader", control_net_name=CONTROLNET).out(0),
+                  pose_image=g.add("LoadImage", image=pose_image).out(0), strength=pose_strength, band=BAND_ALL,
+                  start_percent=0.0, end_percent=1.0)
+    latent = g.add("EmptyLatentImage", width=width, height=height, batch_size=1).out(0)
+    sampled = g.add("KSampler", model=model, positive=posed.out(0), negative=posed.out(1), latent_image=latent,
+                    seed=seed, steps=steps, cfg=cfg, sampler_name=sampler, scheduler=scheduler, denoise=1.0).out(0)
+    g.add("HieraFashBenchCapture", tag=tag, image=g.add("VAEDecode", samples=sampled, vae=vae).out(0))
+    return g.prompt()
+
+
+def edit_graph(garment, field: str, source: str, pose_image: str, pose_json: str, *, tag, seed, steps, width,
+               height, masked=True, sampler="euler", scheduler="normal", cfg=1.0) -> dict:
+    """Attribute Edit of `field` on the source figure towards `garment` (the edited design), then Preserve
+    Source. Unmasked: every region widened to the whole image, the rest the same."""
+    from support.graphs import Graph
+
+    g = Graph()
+    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+    model, clip, vae = ckpt.out(0), ckpt.out(1), ckpt.out(2)
+    image = g.add("LoadImage", image=source).out(0)
+    design = add_design(g, garment)
+    extra = {} if masked else {"external_mask": g.add("SolidMask", value=1.0, width=width, height=height).out(0),
+                               "external_mode": "union"}
+    masks = g.add("HieraFashPoseMaskBuilder", preset="front_standing", width=width, height=height,
+                  category=garment.category, person=-1, grow=0.05, feather=0.0, coordinates="pixels",
+                  missing_keypoints="estimate", pose_keypoint=g.add("HieraFashQualityPoseKeypoint",
+                                                                    pose_json=pose_json).out(0),
+                  image=image, design=design, **extra)
+    sched = g.add("HieraFashHierarchicalPromptScheduler", design=design, clip=clip, model=model, steps=steps,
+                  scheduler=scheduler, detail="", suffix="", boundaries=BOUNDARIES, attribute_order="paper")
+    edit = g.add("HieraFashAttributeEdit", model=model, vae=vae, image=image, schedule=sched.out(1),
+                 body_masks=masks.out(0), edit_attributes=label(field))
+    negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
+    posed = g.add("HieraFashApplyPoseControlNet", positive=sched.out(0), negative=negative,
+                  control_net=g.add("ControlNetLoader", control_net_name=CONTROLNET).out(0),
+                  pose_image=g.add("LoadImage", image=pose_image).out(0), strength=1.0, band=BAND_ALL,
+                  start_percent=0.0, end_percent=1.0)
+    sampled = g.add("KSampler", model=edit.out(0), positive=posed.out(0), negative=posed.out(1),
+                    latent_image=edit.out(1), seed=seed, steps=steps, cfg=cfg, sampler_name=sampler,
+                    scheduler=scheduler, denoise=1.0).out(0)
+    raw = g.add("VAEDecode", samples=sampled, vae=vae).out(0)
+    kept = g.add("HieraFashPreserveSource", image=raw, source=image, mask=edit.out(2)).out(0)
+    g.add("HieraFashBenchCapture", tag=tag, image=kept, raw_image=raw, source_image=image, mask=edit.out(2))
+    return g.prompt()
+
+
+def round_trip_graph(source: str, *, tag) -> dict:
+    """The VAE alone: encode and decode a figure (the ceiling of what a model drawing through it can show)."""
+    from support.graphs import Graph
+
+    g = Graph()
+    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+    encoded = g.add("VAEEncode", pixels=g.add("LoadImage", image=source).out(0), vae=ckpt.out(2)).out(0)
+    g.add("HieraFashBenchCapture", tag=tag, image=g.add("VAEDecode", samples=encoded, vae=ckpt.out(2)).out(0))
+    return g.prompt()
+
+
+# --- the run -------------------------------------------------------------------------------------------
+
+
+def build_and_train(work: Path, args) -> dict:
+    """Dataset, base, `hierafash train --mode base` (niced, time-boxed) and the ComfyUI files; reuses what exists."""
+    from hierafash_cli.runtime import comfyui_dir
+
+    info: dict = {}
+    dataset = work / "dataset"
+    if not (dataset / "test.json").is_file():
+        started = time.perf_counter()
+        synthetic.write_dataset(dataset, args.train, args.test, args.seed)
+        info["dataset_s"] = round(time.perf_counter() - started, 1)
+    if not (work / "base" / "unet").is_dir():
+        subprocess.run([sys.executable, str(BENCH / "quality_model.py"), "build", str(work / "base")], check=True)
+    trained = work / "trained"
+    if not (trained / "base" / "unet").is_dir():
+        command = ["nice", "-n", "5", sys.executable, "-m", "hierafash_cli", "train", "--mode", "base",
+                   "--dataset", str(dataset), "--base", str(work / "base"), "--output", str(trained),
+                   "--steps", str(args.max_steps), "--max-minutes", str(args.minutes), "--batch-size",
+                   str(args.batch_size), "--lr", str(args.lr), "--seed", str(args.seed), "--no-progress"]
+        subprocess.run(command, check=True, cwd=REPO)
+    losses = [json.loads(line) for line in (trained / "loss.jsonl").read_text().splitlines()]
+    info["train"] = {"steps": len(losses), "seconds": losses[-1]["seconds"] if losses else 0.0,
+                     "first10_mean": float(np.mean([r["loss"] for r in losses[:10]])),
+                     "last10_mean": float(np.mean([r["loss"] for r in losses[-10:]])),
+                     "batch_size": args.batch_size, "lr": args.lr, "train_figures": args.train}
+    checkpoint = work / "models" / CHECKPOINT
+    if not checkpoint.is_file():
+        subprocess.run([sys.executable, str(BENCH / "quality_model.py"), "to-comfy", str(trained / "base"),
+                        str(checkpoint)], check=True, cwd=comfyui_dir())
+    shutil.copy(trained / "controlnet.safetensors", work / "models" / CONTROLNET)
+    return info
+
+
+def as_array(image) -> np.ndarray:
+    """ComfyUI IMAGE [1, H, W, 3] -> [H, W, 3] float in 0..1."""
+    return image[0].float().cpu().numpy()
+
+
+def evaluate(work: Path, args) -> dict:
+    """Drafts, edits and round trips through the pack's nodes, read back by the oracles."""
+    from comfy_inprocess import InProcessComfy
+    from PIL import Image
+
+    from hierafash_cli.server import choose_device, prepare_base
+
+    dataset = work / "dataset"
+    base = prepare_base(work / "comfy", PROBE_PACKS)
+    for name, folder in ((CHECKPOINT, "checkpoints"), (CONTROLNET, "controlnet")):
+        (base / "models" / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(work / "models" / name, base / "models" / folder / name)
+    entries = json.loads((dataset / "test.json").read_text())[:args.count]
+    truths = json.loads((dataset / "test_attributes.json").read_text())
+    comfy = InProcessComfy(base, choose_device(args.device)[0])
+    width, height = synthetic.DEFAULT_SIZE
+    rows, timings = [], {"draft_s": [], "edit_s": []}
+    pictures = []
+    for i, entry in enumerate(entries):
+        stem = Path(entry["gt"]).stem
+        spec = synthetic.FigureSpec.from_json(truths[entry["gt"]])
+        pose_keypoint = json.loads((dataset / f"test_pose/json/{stem}.json").read_text())
+        source, pose = f"quality_{stem}.png", f"quality_{stem}_pose.png"
+        shutil.copy(dataset / entry["gt"], base / "input" / source)
+        shutil.copy(dataset / entry["pose"], base / "input" / pose)
+        seed = args.seed + i
+        row = {"figure": entry["gt"], "seed": seed, "truth": oracles.truth(spec)}
+        common = dict(seed=seed, steps=args.steps, width=width, height=height)
+        images = {}
+        for variant, options in (("hierarchical", {}), ("flat", {"flat": True}),
+                                 *((("no_pose", {"pose_strength": 0.0}),) if args.no_pose else ())):
+            timings["draft_s"].append(comfy.run(draft_graph(spec.garment, pose, tag=variant, **common, **options)))
+            images[variant] = as_array(comfy.captured[variant]["image"])
+            row[variant] = safe_read(images[variant], pose_keypoint)
+        comfy.run(round_trip_graph(source, tag="round_trip"))
+        row["round_trip"] = safe_read(as_array(comfy.captured["round_trip"]["image"]), pose_keypoint)
+        field, value = pick_edit(spec.garment, i)
+        edited = replace(spec.garment, **{field: value})
+        row["edit"] = {"field": field, "from": getattr(spec.garment, field), "to": value}
+        region = None  # the masked run's edit mask: where the edit may change; both variants are measured outside it
+        for variant, masked in (("masked", True), ("unmasked", False)):
+            timings["edit_s"].append(comfy.run(edit_graph(edited, field, source, pose, json.dumps(pose_keypoint),
+                                                          tag=variant, masked=masked, **common)))
+            captured = comfy.captured[variant]
+            out, raw, src = (as_array(captured[k]) for k in ("image", "raw_image", "source_image"))
+            region = captured["mask"][0].float().cpu().numpy() if region is None else region
+            images[f"edit_{variant}"] = out
+            read = safe_read(out, pose_keypoint)
+            row[f"edit_{variant}"] = {"read": read, "success": read[field] == value,
+                                      "locality": locality(out, src, region),
+                                      "locality_raw": locality(raw, src, region)}
+        if i < args.grid_rows:
+            pose_map = np.asarray(Image.open(dataset / entry["pose"]).convert("RGB"), np.float32) / 255
+            pictures.append([src, pose_map, images["hierarchical"], images["flat"], images["edit_masked"],
+                             images["edit_unmasked"]])
+        rows.append(row)
+        print(f"[{i + 1}/{len(entries)}] {entry['gt']}: edit {field} -> {value}", flush=True)
+    return {"rows": rows, "timings": {k: round(float(np.mean(v)), 2) for k, v in timings.items() if v},
+            "device": comfy.device_name, "pictures": pictures}
+
+
+def summarize(rows: list[dict], variants) -> dict:
+    """Per variant, the oracle scores against the prompt's truth; per edit variant, success and locality."""
+    out = {v: score_reads((r[v], r["truth"]) for r in rows) for v in variants if v in rows[0]}
+    for variant in ("edit_masked", "edit_unmasked"):
+        per_field: dict[str, dict] = {}
+        for r in rows:
+            cell = per_field.setdefault(r["edit"]["field"], {"edits": 0, "success": 0, "locality_mean_abs": [],
+                                                             "locality_raw_mean_abs": []})
+            cell["edits"] += 1
+            cell["success"] += bool(r[variant]["success"])
+            cell["locality_mean_abs"].append(r[variant]["locality"]["mean_abs"])
+            cell["locality_raw_mean_abs"].append(r[variant]["locality_raw"]["mean_abs"])
+        for cell in per_field.values():
+            for key in ("locality_mean_abs", "locality_raw_mean_abs"):
+                cell[key] = round(float(np.mean(cell[key])), 5)
+        out[variant] = per_field
+    return out
+
+
+def save_grid(path: Path, pictures: list[list[np.ndarray]]) -> Path:
+    """Rows of equally sized [H, W, 3] images (0..1) as one PNG, a 2 px white gap between tiles."""
+    from PIL import Image
+
+    gap = 2
+    tiles = [np.concatenate(sum(([np.clip(p, 0, 1), np.ones((p.shape[0], gap, 3))] for p in row), [])[:-1], 1)
+             for row in pictures]
+    grid = np.concatenate(sum(([t, np.ones((gap, t.shape[1], 3))] for t in tiles), [])[:-1], 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((grid * 255).round().astype(np.uint8)).save(path, optimize=True)
+    return path
