@@ -61,9 +61,10 @@ bench: $(call venv,$(RUNTIME))/.ready
 		$(if $(CKPT),--ckpt $(CKPT)) $(if $(CONTROLNET),--controlnet $(CONTROLNET)) $(ARGS)
 
 # Synthetic benchmark, quick mode (QUALITY.md): draws figures, checks the oracles read them back and that
-# `hierafash train` on tiny models lowers the loss; writes bench/quality/quick.json. No full mode yet.
+# `hierafash train` on tiny models lowers the loss; writes bench/quality/quick.json. FULL=1: the real run (trains
+# a small model for --minutes, drafts and edits through the pack's nodes; bench/quality.json, QUALITY.md).
 quality: $(call venv,$(RUNTIME))/.ready
-	$(call venv,$(RUNTIME))/bin/python bench/quality.py $(ARGS)
+	$(call venv,$(RUNTIME))/bin/python bench/quality.py $(if $(filter-out 0 no false,$(FULL)),--full) $(ARGS)
 
 # Plants each one-line bug of tests/mutations.json in a copy of the tree and fails if no test catches one.
 mutate: setup
