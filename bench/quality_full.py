@@ -225,6 +225,10 @@ def build_and_train(work: Path, args) -> dict:
         subprocess.run([sys.executable, str(BENCH / "quality_model.py"), "to-comfy", str(trained / "base"),
                         str(checkpoint)], check=True, cwd=comfyui_dir())
     shutil.copy(trained / "controlnet.safetensors", work / "models" / CONTROLNET)
+    parity = work / "models" / "parity.json"
+    subprocess.run([sys.executable, str(BENCH / "quality_model.py"), "compare", str(trained / "base"),
+                    str(checkpoint), str(parity)], check=True, cwd=comfyui_dir())
+    info["comfy_parity"] = json.loads(parity.read_text())
     return info
 
 

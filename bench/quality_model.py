@@ -2,6 +2,7 @@
 
     python bench/quality_model.py build FOLDER            a diffusers folder of seeded, untrained models
     python bench/quality_model.py to-comfy FOLDER OUT     (inside the ComfyUI tree) FOLDER as one checkpoint
+    python bench/quality_model.py compare FOLDER CKPT OUT.json   (inside the ComfyUI tree) ComfyUI vs diffusers
 
 What stock ComfyUI detects fixes most of the shapes (its CheckpointLoaderSimple has no "tiny" family):
 - UNet: SD 1.5 detection needs 320 model channels and context 768, so the UNet is the comfy tier's tiny_sd15
@@ -149,6 +150,40 @@ def to_comfy(folder: Path, out: Path) -> Path:
     return out
 
 
+PARITY_TEXT = "Dress, Elegant, Party, Tall, Crisp Feeling, Long Dress"
+
+
+def compare(folder: Path, checkpoint: Path, text: str = PARITY_TEXT) -> dict:
+    """What ComfyUI's checkpoint loader builds from CHECKPOINT against the diffusers FOLDER (needs comfy): model
+    classes, and the largest difference of the text encoding, the UNet's prediction and the VAE's round trip."""
+    import comfy.sd
+
+    from hierafash_train import models
+
+    model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(str(checkpoint), output_vae=True, output_clip=True)
+    ours = models.load_base(folder)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        theirs_text = clip.encode_from_tokens(clip.tokenize(text)).float()
+        ids = ours.tokenizer([text], padding="max_length", max_length=77, truncation=True, return_tensors="pt")
+        ours_text = ours.text_encoder(ids.input_ids).last_hidden_state
+        x = torch.randn(1, 4, 24, 16, generator=generator)
+        t = torch.tensor([500.0])
+        theirs_eps = model.model.diffusion_model(x, t, context=ours_text)
+        ours_eps = ours.unet(x, t, encoder_hidden_states=ours_text).sample
+        image = torch.rand(1, 192, 128, 3, generator=generator)
+        theirs_latent = vae.encode(image) * SD15_LATENT_SCALE  # what ComfyUI's SD 1.5 latent format feeds the UNet
+        ours_latent = models.encode_latents(ours.vae, image.permute(0, 3, 1, 2) * 2 - 1, generator)
+        theirs_image = vae.decode(vae.encode(image))
+        ours_image = ((ours.vae.decode(ours_latent / ours.vae.config.scaling_factor).sample + 1) / 2).clamp(0, 1)
+    return {"model": type(model.model.model_config).__name__, "vae": type(vae.first_stage_model).__name__,
+            "text_max_diff": float((theirs_text - ours_text).abs().max()),
+            "text_max_abs": float(ours_text.abs().max()),
+            "unet_max_diff": float((theirs_eps - ours_eps).abs().max()), "unet_max_abs": float(ours_eps.abs().max()),
+            "latent_max_diff": float((theirs_latent - ours_latent).abs().max()),
+            "image_max_diff": float((theirs_image - ours_image.permute(0, 2, 3, 1)).abs().max())}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,15 +193,22 @@ def main() -> int:
     c = sub.add_parser("to-comfy")
     c.add_argument("folder", type=Path)
     c.add_argument("out", type=Path)
+    m = sub.add_parser("compare")
+    m.add_argument("folder", type=Path)
+    m.add_argument("checkpoint", type=Path)
+    m.add_argument("out", type=Path)
     args = parser.parse_args()
     if args.command == "build":
         print(build(args.folder, args.seed))
-    else:
-        sys.path.insert(0, os.getcwd())
-        import comfy.cli_args
+        return 0
+    sys.path.insert(0, os.getcwd())
+    import comfy.cli_args
 
-        comfy.cli_args.args.cpu = True  # before comfy.model_management is imported
+    comfy.cli_args.args.cpu = True  # before comfy.model_management is imported
+    if args.command == "to-comfy":
         print(to_comfy(args.folder, args.out))
+    else:
+        args.out.write_text(json.dumps(compare(args.folder, args.checkpoint), indent=1))
     return 0
 
 
