@@ -88,6 +88,7 @@ def run_full(args) -> int:
     result["device"], result["timings"] = evaluated["device"], evaluated["timings"]
     variants = ("hierarchical", "flat", "no_pose", "round_trip")
     result["scores"] = full.summarize(evaluated["rows"], variants)
+    result["chance"] = {f: round(1 / len(synthetic.DRAWN_VALUES[f]), 3) for f in oracles.FIELDS}
     result["rows"] = evaluated["rows"]
     result["settings"] = {"count": args.count, "sampler_steps": args.steps, "sampler": "euler", "scheduler": "normal",
                           "cfg": 1.0, "size": list(synthetic.DEFAULT_SIZE)}
@@ -97,7 +98,9 @@ def run_full(args) -> int:
     result["grid"] = str(grid.relative_to(REPO) if grid.is_relative_to(REPO) else grid) if grid else None
     args.full_out.write_text(json.dumps(result, indent=1) + "\n")
     for variant, scores in result["scores"].items():
-        if variant.startswith("edit_"):
+        if variant.endswith("_others_kept"):
+            print(variant, f"{scores['kept']}/{scores['measured']}")
+        elif variant.startswith("edit_"):
             print(variant, {f: f"{c['success']}/{c['edits']} loc {c['locality_mean_abs']}" for f, c in scores.items()})
         else:
             print(variant, {f: f"{c['correct']}/{c['measured']}" for f, c in scores.items() if c["measured"]})

@@ -285,7 +285,10 @@ def evaluate(work: Path, args) -> dict:
             region = captured["mask"][0].float().cpu().numpy() if region is None else region
             images[f"edit_{variant}"] = out
             read = safe_read(out, pose_keypoint)
+            others = [f for f, v in row["truth"].items() if v is not None and f != field]
             row[f"edit_{variant}"] = {"read": read, "success": read[field] == value,
+                                      "others_kept": sum(read[f] == row["truth"][f] for f in others),
+                                      "others_measured": len(others),
                                       "locality": locality(out, src, region),
                                       "locality_raw": locality(raw, src, region)}
         if i < args.grid_rows:
@@ -314,6 +317,8 @@ def summarize(rows: list[dict], variants) -> dict:
             for key in ("locality_mean_abs", "locality_raw_mean_abs"):
                 cell[key] = round(float(np.mean(cell[key])), 5)
         out[variant] = per_field
+        out[f"{variant}_others_kept"] = {"kept": sum(r[variant]["others_kept"] for r in rows),
+                                         "measured": sum(r[variant]["others_measured"] for r in rows)}
     return out
 
 

@@ -115,3 +115,19 @@ def test_grid_places_each_tile_with_gaps(tmp_path):
     assert grid.shape == (4 * 2 + 2, 3 * 2 + 2, 3)
     assert (grid[0, 0] == 0).all() and (grid[0, 5] == 128).all() and (grid[6, 5] == 64).all()
     assert (grid[4, :] == 255).all() and (grid[:, 3] == 255).all()
+
+
+def test_summarize_groups_edits_by_field_and_counts_what_the_edit_kept():
+    def row(field, success, kept, loc):
+        edit = {"success": success, "others_kept": kept, "others_measured": 6, "locality": {"mean_abs": loc},
+                "locality_raw": {"mean_abs": 2 * loc}}
+        return {"truth": {"style": "Casual"}, "hierarchical": {"style": "Casual"}, "edit": {"field": field},
+                "edit_masked": edit, "edit_unmasked": edit}
+
+    summary = full.summarize([row("collar", True, 6, 0.0), row("collar", False, 4, 0.5), row("hem", True, 5, 0.1)],
+                             ("hierarchical", "flat"))
+    assert "flat" not in summary and summary["hierarchical"]["style"]["correct"] == 3
+    assert summary["edit_masked"]["collar"] == {"edits": 2, "success": 1, "locality_mean_abs": 0.25,
+                                                "locality_raw_mean_abs": 0.5}
+    assert summary["edit_masked"]["hem"]["success"] == 1
+    assert summary["edit_unmasked_others_kept"] == {"kept": 15, "measured": 18}
