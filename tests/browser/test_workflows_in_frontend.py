@@ -251,6 +251,17 @@ def test_warnings_show_on_the_first_line_and_as_a_toast(app_page, comfy, object_
     toasts = [" ".join(t.split()) for t in page.evaluate(TOASTS)]
     assert [t for t in toasts if scheduler in t and stage_warning[:60] in t], toasts
     assert [t for t in toasts if plan_title in t and plan_warning[:60] in t], toasts
+
+    # Run again (a new detail, so the scheduler runs again): each node's new warning replaces its old toast.
+    (scheduler_id,) = [n["id"] for n in one_step["nodes"] if n["type"] == "HieraFashHierarchicalPromptScheduler"]
+    page.evaluate(SET_WIDGETS, [[scheduler_id, "detail", "browser warning test, again"]])
+    known = set(comfy.get("/history"))
+    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
+    assert wait_for_history(comfy, known)["status"]["status_str"] == "success"
+    page.wait_for_function(f"() => ({PREVIEWS})().every(([, text]) => text.includes('again'))", timeout=60_000)
+    page.evaluate(NEXT_FRAME)
+    toasts = page.evaluate(TOASTS)
+    assert len([t for t in toasts if scheduler in t]) == 1 and len([t for t in toasts if plan_title in t]) == 1, toasts
     assert page.errors == []
 
 

@@ -92,16 +92,19 @@ function fromThisPack(node) {
   return isOurs(node) || (node?.inputs ?? []).some((_, slot) => isOurs(node.getInputNode?.(slot)));
 }
 
+// A warning toast stays until closed (a run may take longer than any timeout); a node's next output replaces it.
+const shownToasts = new Map(); // node id -> its toast
+
 api.addEventListener("executed", ({ detail }) => {
   const text = detail?.output?.text;
   const node = app.graph?.getNodeById(Number(detail?.display_node ?? detail?.node));
-  if (text == null || !fromThisPack(node)) return;
+  const toasts = app.extensionManager?.toast;
+  if (text == null || !toasts || !fromThisPack(node)) return;
+  if (shownToasts.has(node.id)) toasts.remove(shownToasts.get(node.id));
+  shownToasts.delete(node.id);
   const found = warnings(Array.isArray(text) ? text.join("\n") : text);
   if (!found.length) return;
-  app.extensionManager?.toast?.add({
-    severity: "warn",
-    summary: `${node.title}: warning`,
-    detail: found.join("\n"),
-    life: 20000,
-  });
+  const toast = { severity: "warn", summary: `${node.title}: warning`, detail: found.join("\n") };
+  shownToasts.set(node.id, toast);
+  toasts.add(toast);
 });
