@@ -133,6 +133,7 @@ def draft_part(col: int, design_key="a5", band=0) -> tuple[list[dict], list[tupl
     nodes = [
         scheduler("sched", col, band),
         pose_node("pose", col, band),
+        # The pose holds at all steps, which needs no schedule: one wire less (the node asks for it otherwise).
         {"key": "apply", "type": "HieraFashApplyPoseControlNet", "title": "Hold the pose (pose ControlNet)",
          "col": col + 1, "band": band, "widgets": {"strength": 1.0, "band": "all steps (official code)"}},
         {"key": "latent", "type": "EmptyLatentImage", "title": "Draft canvas (size from Size and steps)",
@@ -149,7 +150,6 @@ def draft_part(col: int, design_key="a5", band=0) -> tuple[list[dict], list[tupl
         ("settings", "width", "pose", "width"), ("settings", "height", "pose", "height"),
         ("sched", "positive", "apply", "positive"), ("negative", "CONDITIONING", "apply", "negative"),
         ("model", "CONTROL_NET", "apply", "control_net"), ("pose", "pose_image", "apply", "pose_image"),
-        ("sched", "schedule", "apply", "schedule"),
         ("settings", "width", "latent", "width"), ("settings", "height", "latent", "height"),
         ("model", "MODEL", "sampler", "model"), ("apply", "positive", "sampler", "positive"),
         ("apply", "negative", "sampler", "negative"), ("latent", "LATENT", "sampler", "latent_image"),
@@ -192,7 +192,7 @@ def edit_part(col: int, design_key: str, image: tuple[str, str], edit_attributes
         (f"{p}sched", "schedule", f"{p}edit", "schedule"), (pose, "body_masks", f"{p}edit", "body_masks"),
         (f"{p}sched", "positive", f"{p}apply", "positive"), ("negative", "CONDITIONING", f"{p}apply", "negative"),
         ("model", "CONTROL_NET", f"{p}apply", "control_net"), (pose, "pose_image", f"{p}apply", "pose_image"),
-        (f"{p}sched", "schedule", f"{p}apply", "schedule"), (f"{p}edit", "plan", f"{p}plan", "source"),
+        (f"{p}edit", "plan", f"{p}plan", "source"),
         (f"{p}edit", "model", f"{p}sampler", "model"), (f"{p}apply", "positive", f"{p}sampler", "positive"),
         (f"{p}apply", "negative", f"{p}sampler", "negative"), (f"{p}edit", "latent", f"{p}sampler", "latent_image"),
         ("settings", "steps", f"{p}sampler", "steps"),
