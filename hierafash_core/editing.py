@@ -187,9 +187,9 @@ class EditPlan:
                      "the steps before it keep the source, noised, and skip the model")
         for i, opens in self.mask_schedule.opens_below:
             steps = [k for k, sigma in enumerate(evaluated) if sigma <= opens]
-            when = f", from step {steps[0] + 1} of {len(evaluated)} ({len(steps)} steps)" if steps else ""
+            when = f"from step {steps[0] + 1} of {len(evaluated)} ({len(steps)} steps); " if steps else ""
             own = "" if official_edit_start(self.attributes[i].kind) is not None else " (its stage's top)"
-            lines.append(f"{names[i]}: region opens at t = {starts[i]:g}{own}{when}")
+            lines.append(f"{names[i]}: {when}region opens at t = {starts[i]:g}{own}")
         return "\n".join(lines)
 
     def _names(self) -> dict[int, str]:

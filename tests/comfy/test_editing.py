@@ -138,8 +138,8 @@ def test_editing_only_later_attributes_starts_later(comfy, comfy_base, probe_log
     assert len(probe_log("unet")) == 68  # starts at the collar's t = 671
     plan = entry["outputs"][ids["plan"]]["text"][0].splitlines()
     assert plan[0].startswith("editing collar (V-Neck), hem (Draped Hem); starts at t = 671")
-    assert plan[1] == "collar (V-Neck): region opens at t = 671, from step 33 of 100 (68 steps)"
-    assert plan[2] == "hem (Draped Hem): region opens at t = 591, from step 41 of 100 (60 steps)"
+    assert plan[1] == "collar (V-Neck): from step 33 of 100 (68 steps); region opens at t = 671"
+    assert plan[2] == "hem (Draped Hem): from step 41 of 100 (60 steps); region opens at t = 591"
 
 
 def test_a_batch_with_a_different_region_per_image_keeps_each_images_own_edit(comfy, comfy_base, probe_log,

@@ -180,8 +180,8 @@ def test_plan_says_per_attribute_when_its_region_opens():
     plan = plan_edit(compiled_for(ddim_uniform(100)), body_masks(), (1, 16, 24), "collar, hem", P2S)
     lines = plan.describe().splitlines()
     assert lines[0].startswith("editing collar (V-Neck), hem (Draped Hem); starts at t = 671 (step 33 of 100); ")
-    assert lines[1] == "collar (V-Neck): region opens at t = 671, from step 33 of 100 (68 steps)"
-    assert lines[2] == "hem (Draped Hem): region opens at t = 591, from step 41 of 100 (60 steps)"
+    assert lines[1] == "collar (V-Neck): from step 33 of 100 (68 steps); region opens at t = 671"
+    assert lines[2] == "hem (Draped Hem): from step 41 of 100 (60 steps); region opens at t = 591"
     assert plan.sampling_warnings(ddim_uniform(100)) == []
 
 
