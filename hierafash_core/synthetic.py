@@ -14,6 +14,9 @@ words put in the caption but not drawn, as captions carry words a model must lea
 
 Geometry is written in "units": pixels of the presets' 512 x 704 frame at the preset's body size. The
 drawing and the oracles both derive the unit from the keypoints (`body_unit`), so they always agree.
+
+One module past 400 lines on purpose: the garment geometry, its drawing and the dataset writer share the
+drawn values and their constants, and the oracles mirror exactly this file.
 """
 
 from __future__ import annotations
