@@ -41,17 +41,15 @@ LOSS_DROP = 0.8  # last-10 mean must be below this fraction of the first-10 mean
 def read_split_back(root: Path, split: str) -> dict[str, list[int]]:
     """Per attribute, [correct, measured] of the oracles on the split's written images and poses."""
     truth = json.loads((root / f"{split}_attributes.json").read_text())
-    scores = {field: [0, 0] for field in oracles.FIELDS}
-    for entry in json.loads((root / f"{split}.json").read_text()):
-        image = np.asarray(Image.open(root / entry["gt"]).convert("RGB"), np.float32) / 255
-        stem = Path(entry["gt"]).stem
-        pose_keypoint = json.loads((root / f"{split}_pose/json/{stem}.json").read_text())
-        read = oracles.read_figure(image, pose_keypoint)
-        for field, expected in oracles.truth(synthetic.FigureSpec.from_json(truth[entry["gt"]])).items():
-            if expected is not None:
-                scores[field][0] += read[field] == expected
-                scores[field][1] += 1
-    return scores
+
+    def pairs():
+        for entry in json.loads((root / f"{split}.json").read_text()):
+            image = np.asarray(Image.open(root / entry["gt"]).convert("RGB"), np.float32) / 255
+            pose_keypoint = json.loads((root / f"{split}_pose/json/{Path(entry['gt']).stem}.json").read_text())
+            yield (oracles.read_figure(image, pose_keypoint),
+                   oracles.truth(synthetic.FigureSpec.from_json(truth[entry["gt"]])))
+
+    return {field: [s["correct"], s["measured"]] for field, s in oracles.score_reads(pairs()).items()}
 
 
 def train_tiny(dataset: Path, work: Path, steps: int) -> list[float]:

@@ -14,7 +14,7 @@
 3. Reads every image back with the oracles (hierafash_core.oracles) and writes bench/quality.json, a picture
    grid under bench/quality/ and the tables QUALITY.md quotes.
 
-Scoring is in plain functions below (score_reads, locality, pick_edit) so the unit tier tests it.
+Scoring is in plain functions (oracles.score_reads; locality and pick_edit below) so the unit tier tests it.
 """
 
 from __future__ import annotations
@@ -59,20 +59,6 @@ def safe_read(image: np.ndarray, pose_keypoint) -> dict[str, str | None]:
     except (ValueError, IndexError, ZeroDivisionError, FloatingPointError):
         pass
     return dict.fromkeys(oracles.FIELDS)
-
-
-def score_reads(pairs) -> dict[str, dict[str, int]]:
-    """Per field, over (read, expected) dict pairs: correct, measured (expected not None) and abstained
-    (expected but the oracle read None)."""
-    scores = {field: {"correct": 0, "measured": 0, "abstained": 0} for field in oracles.FIELDS}
-    for read, expected in pairs:
-        for field, value in expected.items():
-            if value is None:
-                continue
-            scores[field]["measured"] += 1
-            scores[field]["correct"] += read.get(field) == value
-            scores[field]["abstained"] += read.get(field) is None
-    return scores
 
 
 def locality(edited: np.ndarray, source: np.ndarray, mask: np.ndarray) -> dict[str, float]:
@@ -303,7 +289,7 @@ def evaluate(work: Path, args) -> dict:
 
 def summarize(rows: list[dict], variants) -> dict:
     """Per variant, the oracle scores against the prompt's truth; per edit variant, success and locality."""
-    out = {v: score_reads((r[v], r["truth"]) for r in rows) for v in variants if v in rows[0]}
+    out = {v: oracles.score_reads((r[v], r["truth"]) for r in rows) for v in variants if v in rows[0]}
     for variant in ("edit_masked", "edit_unmasked"):
         per_field: dict[str, dict] = {}
         for r in rows:

@@ -378,16 +378,23 @@ def truth(spec: syn.FigureSpec) -> dict[str, str | None]:
     return values
 
 
+def score_reads(pairs) -> dict[str, dict[str, int]]:
+    """Per field, over (read, expected) dict pairs: correct, measured (expected not None) and abstained
+    (expected, but the oracle read None)."""
+    scores = {field: {"correct": 0, "measured": 0, "abstained": 0} for field in FIELDS}
+    for read, expected in pairs:
+        for field, value in expected.items():
+            if value is None:
+                continue
+            scores[field]["measured"] += 1
+            scores[field]["correct"] += read.get(field) == value
+            scores[field]["abstained"] += read.get(field) is None
+    return scores
+
+
 def accuracy(specs: Sequence[syn.FigureSpec], width: int, height: int) -> dict[str, tuple[int, int]]:
     """Per field, (correct, measured) over the figures drawn from `specs`; sleeve type is measured only
     on figures with sleeves, hem only on dresses and coats."""
-    scores = {field: [0, 0] for field in FIELDS}
-    for spec in specs:
-        figure = syn.draw_figure(spec, width, height)
-        read = read_attributes(figure.image, syn.pose_frame(spec, width, height).keypoints.numpy())
-        for field, expected in truth(spec).items():
-            if expected is None:
-                continue
-            scores[field][0] += read[field] == expected
-            scores[field][1] += 1
-    return {field: (correct, total) for field, (correct, total) in scores.items()}
+    pairs = ((read_attributes(syn.draw_figure(spec, width, height).image,
+                              syn.pose_frame(spec, width, height).keypoints.numpy()), truth(spec)) for spec in specs)
+    return {field: (s["correct"], s["measured"]) for field, s in score_reads(pairs).items()}

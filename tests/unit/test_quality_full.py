@@ -22,7 +22,7 @@ def test_score_reads_counts_correct_measured_and_abstained():
     pairs = [({"style": "Casual", "collar": None, "hem": "Flat Hem"}, {"style": "Casual", "collar": "V-Neck",
                                                                         "hem": None}),
              ({"style": "Elegant", "collar": "V-Neck"}, {"style": "Casual", "collar": "V-Neck"})]
-    scores = full.score_reads(pairs)
+    scores = oracles.score_reads(pairs)
     assert scores["style"] == {"correct": 1, "measured": 2, "abstained": 0}
     assert scores["collar"] == {"correct": 1, "measured": 2, "abstained": 1}
     assert scores["hem"] == {"correct": 0, "measured": 0, "abstained": 0}  # not expected: not measured
