@@ -43,7 +43,6 @@ CONTROLNET = "hierafash_quality_pose_cn.safetensors"
 PROBE_PACKS = {"hierafash_bench_probe": BENCH / "comfy_nodes" / "hierafash_bench_probe",
                "hierafash_quality_probe": BENCH / "quality" / "comfy_nodes" / "hierafash_quality_probe"}
 BAND_ALL = "all steps (official code)"
-BOUNDARIES = "900, 800, 710, 630, 560, 500"
 
 
 # --- scoring (pure) ------------------------------------------------------------------------------------
@@ -97,19 +96,17 @@ def label(field: str) -> str:
 
 
 def add_design(g, garment: synthetic.Garment) -> list:
-    """Concept Ideation + one Attribute Iteration per attribute, as an artist chains them."""
-    design = g.add("HieraFashConceptIdeation", **{f: getattr(garment, f) for f in CONCEPT_FIELDS},
-                   custom_concept="").out(0)
-    for field in ATTRIBUTE_FIELDS:
-        design = g.add("HieraFashAttributeIteration", design=design, attribute=label(field),
-                       value=getattr(garment, field), custom_text="").out(0)
-    return design
+    """The garment's design: its concept, then its attributes in the paper's order."""
+    from support.graphs import hierarchical_design
+
+    return hierarchical_design(g, [(label(f), getattr(garment, f)) for f in ATTRIBUTE_FIELDS],
+                               {f: getattr(garment, f) for f in CONCEPT_FIELDS})
 
 
 def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, flat=False, pose_strength=1.0,
                 sampler="euler", scheduler="normal", cfg=1.0) -> dict:
     """A draft for this caption and pose: the hierarchical schedule, or (flat) the whole caption as one prompt."""
-    from support.graphs import Graph
+    from support.graphs import Graph, add_scheduler
 
     g = Graph()
     ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
@@ -117,9 +114,7 @@ def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, fl
     if flat:
         positive = g.add("CLIPTextEncode", text=garment.caption(), clip=clip).out(0)
     else:
-        positive = g.add("HieraFashHierarchicalPromptScheduler", design=add_design(g, garment), clip=clip,
-                         model=model, steps=steps, scheduler=scheduler, detail="", suffix="", boundaries=BOUNDARIES,
-                         attribute_order="paper").out(0)
+        positive = add_scheduler(g, add_design(g, garment), clip, model, steps, scheduler).out(0)
     negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
     posed = g.add("HieraFashApplyPoseControlNet", positive=positive, negative=negative,
                   control_net=g.add("ControlNetLoader", control_net_name=CONTROLNET).out(0),
@@ -136,7 +131,7 @@ def edit_graph(garment, field: str, source: str, pose_image: str, pose_json: str
                height, masked=True, sampler="euler", scheduler="normal", cfg=1.0) -> dict:
     """Attribute Edit of `field` on the source figure towards `garment` (the edited design), then Preserve
     Source. Unmasked: every region widened to the whole image, the rest the same."""
-    from support.graphs import Graph
+    from support.graphs import Graph, add_scheduler
 
     g = Graph()
     ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
@@ -150,8 +145,7 @@ def edit_graph(garment, field: str, source: str, pose_image: str, pose_json: str
                   missing_keypoints="estimate", pose_keypoint=g.add("HieraFashQualityPoseKeypoint",
                                                                     pose_json=pose_json).out(0),
                   image=image, design=design, **extra)
-    sched = g.add("HieraFashHierarchicalPromptScheduler", design=design, clip=clip, model=model, steps=steps,
-                  scheduler=scheduler, detail="", suffix="", boundaries=BOUNDARIES, attribute_order="paper")
+    sched = add_scheduler(g, design, clip, model, steps, scheduler)
     edit = g.add("HieraFashAttributeEdit", model=model, vae=vae, image=image, schedule=sched.out(1),
                  body_masks=masks.out(0), edit_attributes=label(field))
     negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)

@@ -32,8 +32,10 @@ class Node(str):
         return [str(self), index]
 
 
-def hierarchical_design(g: Graph, attributes=PAPER_ATTRIBUTES) -> list:
-    design = g.add("HieraFashConceptIdeation", **PAPER_CONCEPT_FIELDS, custom_concept="").out(0)
+def hierarchical_design(g: Graph, attributes=PAPER_ATTRIBUTES, concept=PAPER_CONCEPT_FIELDS) -> list:
+    """Concept Ideation (`concept`: its widgets) + one Attribute Iteration per (label, value), as an artist
+    chains them."""
+    design = g.add("HieraFashConceptIdeation", **concept, custom_concept="").out(0)
     for label, value in attributes:
         design = g.add("HieraFashAttributeIteration", design=design, attribute=label, value=value,
                        custom_text="").out(0)
