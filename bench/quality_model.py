@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import torch
 
-LATENT_GAIN = 0.5  # latent = GAIN * (colour - 0.75): small, so the TAESD decoder's tanh clamp stays ~linear
+LATENT_GAIN = 0.5  # latent = GAIN * (colour - CENTRE): small, so the TAESD decoder's tanh clamp stays ~linear
 LATENT_CENTRE = 0.9  # about the figures' mean colour (mostly white background)
 SCALING_FACTOR = 10.0  # diffusers side: x SCALING gives the UNet roughly unit-variance latents on the figures
 SD15_LATENT_SCALE = 0.18215  # ComfyUI's SD 1.5 latent format multiplies by this; vae_scale makes the two agree
@@ -88,7 +87,7 @@ def build(folder: Path, seed: int = 0) -> Path:
     from diffusers import AutoencoderTiny, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from hierafash_train.models import default_tokenizer_dir
+    from hierafash_train.models import default_tokenizer_dir, save_base_folder
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
@@ -99,12 +98,8 @@ def build(folder: Path, seed: int = 0) -> Path:
     text_encoder = CLIPTextModel(CLIPTextConfig(**CLIP_L, num_hidden_layers=1))
     scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               num_train_timesteps=1000, prediction_type="epsilon", clip_sample=False)
-    for name, model in (("unet", unet), ("vae", vae), ("text_encoder", text_encoder), ("scheduler", scheduler)):
-        model.save_pretrained(folder / name)
-    (folder / "tokenizer").mkdir(parents=True, exist_ok=True)
-    for name in ("vocab.json", "merges.txt"):
-        shutil.copy(default_tokenizer_dir() / name, folder / "tokenizer" / name)
-    return folder
+    return save_base_folder(folder, {"unet": unet, "vae": vae, "text_encoder": text_encoder, "scheduler": scheduler},
+                            default_tokenizer_dir())
 
 
 def comfy_state(folder: Path) -> dict[str, torch.Tensor]:

@@ -8,7 +8,6 @@ rank), so a run is reproducible from `seed` and a resumed run continues exactly 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -339,13 +338,10 @@ def export_trained(trained: torch.nn.Module, config: TrainConfig, base: models.B
     dtype = SAVE_DTYPES[config.save_dtype]
     meta = {"hierafashdiff.training": json.dumps({k: str(v) for k, v in asdict(config).items()})}
     if config.mode == "base":
-        folder = config.output / "base"
-        for name, part in (("unet", trained.unet), ("vae", base.vae), ("text_encoder", base.text_encoder),
-                           ("scheduler", base.noise_scheduler)):
-            part.save_pretrained(folder / name)
-        (folder / "tokenizer").mkdir(exist_ok=True)
-        for name in ("vocab.json", "merges.txt"):  # the BPE files load_tokenizer reads, as trained with
-            shutil.copy(models.tokenizer_dir(config.base, config.tokenizer) / name, folder / "tokenizer" / name)
+        folder = models.save_base_folder(
+            config.output / "base", {"unet": trained.unet, "vae": base.vae, "text_encoder": base.text_encoder,
+                                     "scheduler": base.noise_scheduler},
+            models.tokenizer_dir(config.base, config.tokenizer))  # the tokenizer it was trained with
         state = controlnet_to_ldm(trained.controlnet.state_dict(), trained.controlnet.config)
         save_file({k: v.detach().to(dtype).contiguous() for k, v in state.items()},
                   str(config.output / "controlnet.safetensors"), metadata=meta)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +127,21 @@ def load_base(base: Path | str, tokenizer: Path | None = None, prediction_type: 
         model.requires_grad_(False)
         model.eval()
     return BaseModel(unet, vae, text_encoder, tokenizer, scheduler)
+
+
+BASE_PARTS = ("unet", "vae", "text_encoder", "scheduler")
+TOKENIZER_FILES = ("vocab.json", "merges.txt")  # the BPE files load_tokenizer reads
+
+
+def save_base_folder(folder: Path, parts: dict, tokenizer: Path) -> Path:
+    """Write a diffusers folder that `load_base` reads: `parts` (unet, vae, text_encoder, scheduler) and the
+    BPE files of the `tokenizer` folder."""
+    for name in BASE_PARTS:
+        parts[name].save_pretrained(Path(folder) / name)
+    (Path(folder) / "tokenizer").mkdir(parents=True, exist_ok=True)
+    for name in TOKENIZER_FILES:
+        shutil.copy(Path(tokenizer) / name, Path(folder) / "tokenizer" / name)
+    return Path(folder)
 
 
 def load_vae(folder: Path) -> AutoencoderKL | AutoencoderTiny:

@@ -9,7 +9,6 @@ with id 0.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +29,6 @@ CAPTIONS = [
 ]
 
 
-def tokenizer_dir() -> Path:
-    from hierafash_cli.runtime import comfyui_dir
-
-    return Path(comfyui_dir()) / "comfy" / "sd1_tokenizer"
-
-
 def build_base(folder: Path, seed: int = 0, like_comfy_tiny_sd15: bool = False) -> Path:
     """A diffusers folder (unet/, vae/, text_encoder/, scheduler/, tokenizer/) of tiny random models.
 
@@ -45,6 +38,8 @@ def build_base(folder: Path, seed: int = 0, like_comfy_tiny_sd15: bool = False) 
     """
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
+
+    from hierafash_train.models import default_tokenizer_dir, save_base_folder
 
     torch.manual_seed(seed)
     context = SD15_CONTEXT_DIM if like_comfy_tiny_sd15 else CONTEXT_DIM
@@ -67,14 +62,8 @@ def build_base(folder: Path, seed: int = 0, like_comfy_tiny_sd15: bool = False) 
         pad_token_id=0))
     scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               num_train_timesteps=1000, prediction_type="epsilon", clip_sample=False)
-    unet.save_pretrained(folder / "unet")
-    vae.save_pretrained(folder / "vae")
-    text_encoder.save_pretrained(folder / "text_encoder")
-    scheduler.save_pretrained(folder / "scheduler")
-    (folder / "tokenizer").mkdir(parents=True, exist_ok=True)
-    for name in ("vocab.json", "merges.txt"):
-        shutil.copy(tokenizer_dir() / name, folder / "tokenizer" / name)
-    return folder
+    return save_base_folder(folder, {"unet": unet, "vae": vae, "text_encoder": text_encoder, "scheduler": scheduler},
+                            default_tokenizer_dir())
 
 
 def build_dataset(root: Path, n: int = 8, size=(64, 64), seed: int = 0) -> Path:
