@@ -130,8 +130,9 @@ IN_THE_PAPER = {
                                             "prompt (the official get_t_conditioning), as timestep-ranged "
                                             "conditioning.",
     "HieraFashAttributeEdit": "M(t), the edit mask over the trajectory: attribute A_i's region opens at its official "
-                              "start, t = 911, 831, 751, 671, 591 for A1 … A5, and stays open; before the first "
-                              "start the latent is the noised source and those steps skip the UNet.",
+                              f"start, t = {', '.join(str(k.edit_start) for k in attribute_kinds())} for A1 … A5, "
+                              "and stays open; before the first start the latent is the noised source and those "
+                              "steps skip the UNet.",
     "HieraFashPreserveSource": "Exact preservation: outside the union of the edited regions of M(t) the output is "
                                "the source, so the VAE round trip leaves no trace there.",
     "HieraFashPoseMaskBuilder": "The regions of the attributes: clothing length (A1), sleeves (A2, A3), collar (A4), "
