@@ -58,7 +58,7 @@ app.registerExtension({
       const text = message?.text;
       if (text == null) return;
       const widget = previewWidget(this);
-      widget.value = asText(text);
+      widget.value = Array.isArray(text) ? text.join("\n") : String(text);
       if (widget.element?.style) widget.element.style.outline = warnings(widget.value).length ? WARN_OUTLINE : "";
       this.setDirtyCanvas?.(true, true);
     };
@@ -77,15 +77,10 @@ api.addEventListener("execution_cached", ({ detail }) => {
   }
 });
 
-// A text output as ComfyUI sends it (a list of strings, or one) as one string.
-function asText(text) {
-  return Array.isArray(text) ? text.join("\n") : String(text);
-}
-
 // Warnings sit on the first line of this pack's text outputs (hierafash_core: format_preview, EditPlan.describe);
 // the edit plan puts each further warning on a line of its own.
 function warnings(text) {
-  const [first = "", ...rest] = text.split("\n");
+  const [first = "", ...rest] = String(text).split("\n");
   if (!first.includes("WARNING")) return [];
   const found = [first.slice(first.indexOf("WARNING")), ...rest.filter((line) => line.startsWith("WARNING"))];
   return found.map((line) => line.replace(/^WARNING:\s*/, ""));
@@ -107,7 +102,7 @@ api.addEventListener("executed", ({ detail }) => {
   if (text == null || !toasts || !fromThisPack(node)) return;
   if (shownToasts.has(node.id)) toasts.remove(shownToasts.get(node.id));
   shownToasts.delete(node.id);
-  const found = warnings(asText(text));
+  const found = warnings(Array.isArray(text) ? text.join("\n") : text);
   if (!found.length) return;
   const toast = { severity: "warn", summary: `${node.title}: warning`, detail: found.join("\n") };
   shownToasts.set(node.id, toast);
