@@ -113,7 +113,10 @@ def declared(prompt: dict, object_info: dict) -> dict:
     return out
 
 
-def wait_for_history(comfy, known: set, timeout: float = 900) -> dict:
+def queue_from_ui(page, comfy, timeout: float = 900) -> dict:
+    """Queue the loaded graph as the Run button does and return its history entry once it has finished."""
+    known = set(comfy.get("/history"))
+    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
     deadline = time.time() + timeout
     while time.time() < deadline:
         history = comfy.get("/history")
@@ -180,9 +183,7 @@ def test_shipped_workflow_loads_and_runs_from_the_frontend(app_page, comfy, obje
     assert declared(queued["output"], object_info) == declared(wf.to_api(small, object_info), object_info)
 
     # Queue from the UI and wait for success.
-    known = set(comfy.get("/history"))
-    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
-    entry = wait_for_history(comfy, known)
+    entry = queue_from_ui(page, comfy)
     assert entry["status"]["status_str"] == "success", entry["status"]
     prompt = entry["prompt"][2]
     assert {title: len(images) for title, images in saved_images(entry, prompt).items()} == EXPECTED_SAVES[name]
@@ -208,9 +209,7 @@ def test_shipped_workflow_loads_and_runs_from_the_frontend(app_page, comfy, obje
     # Queued again as a fresh graph, every node is cached: ComfyUI sends no preview, and the node says why.
     page.evaluate(LOAD, queued["workflow"])
     close_dialogs(page)
-    known = set(comfy.get("/history"))
-    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
-    assert wait_for_history(comfy, known)["status"]["status_str"] == "success"
+    assert queue_from_ui(page, comfy)["status"]["status_str"] == "success"
     page.wait_for_function(f"() => ({PREVIEWS})().every(([, text]) => !!text)", timeout=60_000)
     assert all(text.startswith("(cached)") for _, text in page.evaluate(PREVIEWS))
 
@@ -231,9 +230,7 @@ def test_warnings_show_on_the_first_line_and_as_a_toast(app_page, comfy, object_
     page.evaluate(LOAD, edited_copy(one_step))
     page.wait_for_function("(n) => app.graph.nodes.length === n", arg=len(workflow["nodes"]))
     close_dialogs(page)
-    known = set(comfy.get("/history"))
-    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
-    assert wait_for_history(comfy, known)["status"]["status_str"] == "success"
+    assert queue_from_ui(page, comfy)["status"]["status_str"] == "success"
 
     page.wait_for_function(f"() => ({PREVIEWS})().every(([, text]) => !!text)", timeout=60_000)
     ((_, preview),) = page.evaluate(PREVIEWS)
@@ -255,9 +252,7 @@ def test_warnings_show_on_the_first_line_and_as_a_toast(app_page, comfy, object_
     # Run again (a new detail, so the scheduler runs again): each node's new warning replaces its old toast.
     (scheduler_id,) = [n["id"] for n in one_step["nodes"] if n["type"] == "HieraFashHierarchicalPromptScheduler"]
     page.evaluate(SET_WIDGETS, [[scheduler_id, "detail", "browser warning test, again"]])
-    known = set(comfy.get("/history"))
-    page.evaluate("async () => { await app.queuePrompt(0, 1); }")
-    assert wait_for_history(comfy, known)["status"]["status_str"] == "success"
+    assert queue_from_ui(page, comfy)["status"]["status_str"] == "success"
     page.wait_for_function(f"() => ({PREVIEWS})().every(([, text]) => text.includes('again'))", timeout=60_000)
     page.evaluate(NEXT_FRAME)
     toasts = page.evaluate(TOASTS)
