@@ -31,7 +31,9 @@ def converted(official_replica, comfy_base):
     start = time.perf_counter()
     report = convert_checkpoint(official_replica, models / "checkpoints", models / "controlnet", stem=STEM)
     print(f"converted {official_replica.name} in {time.perf_counter() - start:.1f} s\n{report.summary()}")
-    return report
+    yield report
+    for out in report.outputs:  # 1 GB of disk that no later module reads
+        Path(out.path).unlink(missing_ok=True)
 
 
 class ServerLog:
