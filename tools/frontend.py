@@ -19,6 +19,8 @@ SETTINGS = {
     "Comfy.TutorialCompleted": True,  # otherwise the first start opens the template browser
     "Comfy.Minimap.Visible": False,
     "Comfy.Workflow.WorkflowTabsPosition": "Topbar",
+    # Each page starts empty: restoring the last page's tabs can land after (and over) a graph loaded on this one.
+    "Comfy.Workflow.Persist": False,
 }
 # Per-browser state the frontend keeps in localStorage.
 INIT_SCRIPT = "window.localStorage.setItem('vueNodesBannerDismissed', 'true');"

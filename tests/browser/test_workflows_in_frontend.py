@@ -15,6 +15,9 @@ from hierafash_cli import workflow as wf
 FETCH_JSON = "(url) => fetch(url).then((r) => r.json())"
 MISSING_TYPES = "(wf) => wf.nodes.map((n) => n.type).filter((t) => !(t in LiteGraph.registered_node_types))"
 LOAD = "async (wf) => { await app.loadGraphData(wf); }"
+# The canvas holds exactly the given workflow's nodes (ids and types).
+SHOWS_GRAPH = """(wf) => { const key = (nodes) => nodes.map((n) => `${n.id}:${n.type}`).sort().join();
+  return key(app.graph.nodes) === key(wf.nodes); }"""
 DIALOGS = "() => [...document.querySelectorAll('.p-dialog')].map((d) => d.innerText)"
 TOASTS = "() => [...document.querySelectorAll('.p-toast-message')].map((t) => t.innerText)"
 NODE_STATE = """() => app.graph.nodes.map((n) => ({
@@ -70,6 +73,12 @@ def edited_copy(workflow: dict) -> dict:
     """A user's edited copy of a template gets its own workflow id: frontend 1.47 keys open tabs by that id and,
     given a second graph under an open tab's id, may show the open tab instead of the new graph."""
     return {**workflow, "id": str(uuid.uuid4())}
+
+
+def load(page, workflow: dict) -> None:
+    """Load a workflow as the app does and wait until the canvas shows it."""
+    page.evaluate(LOAD, workflow)
+    page.wait_for_function(SHOWS_GRAPH, arg=workflow, timeout=30_000)
 
 
 def reported_problems(page, *words: str, timeout: float = 30_000) -> str:
@@ -139,8 +148,7 @@ def test_shipped_workflow_loads_and_runs_from_the_frontend(app_page, comfy, obje
     # No missing node types: every type is registered before loading. The official file is in place, so the
     # frontend reports nothing: an artist who downloaded it presses Run.
     assert page.evaluate(MISSING_TYPES, workflow) == []
-    page.evaluate(LOAD, workflow)
-    page.wait_for_function("(n) => app.graph.nodes.length === n", arg=len(workflow["nodes"]))
+    load(page, workflow)
     page.evaluate(NEXT_FRAME)
     assert not [d for d in page.evaluate(DIALOGS) if "missing" in d.lower()]
     assert not [t for t in page.evaluate(TOASTS) if "invalid" in t.lower() or "missing" in t.lower()]
@@ -207,7 +215,7 @@ def test_shipped_workflow_loads_and_runs_from_the_frontend(app_page, comfy, obje
     assert (tmp_path / f"{name}.png").stat().st_size > 10_000
 
     # Queued again as a fresh graph, every node is cached: ComfyUI sends no preview, and the node says why.
-    page.evaluate(LOAD, queued["workflow"])
+    load(page, queued["workflow"])
     close_dialogs(page)
     assert queue_from_ui(page, comfy)["status"]["status_str"] == "success"
     page.wait_for_function(f"() => ({PREVIEWS})().every(([, text]) => !!text)", timeout=60_000)
@@ -227,8 +235,7 @@ def test_warnings_show_on_the_first_line_and_as_a_toast(app_page, comfy, object_
     workflow = page.evaluate(FETCH_JSON, f"/api/workflow_templates/hierafashdiff/{EDIT}.json")
     one_step = wf.apply_overrides(workflow, object_info, small_run(workflow) + [
         "HieraFashSizeAndSteps.steps=1", "HieraFashHierarchicalPromptScheduler.detail=browser warning test"])
-    page.evaluate(LOAD, edited_copy(one_step))
-    page.wait_for_function("(n) => app.graph.nodes.length === n", arg=len(workflow["nodes"]))
+    load(page, edited_copy(one_step))
     close_dialogs(page)
     assert queue_from_ui(page, comfy)["status"]["status_str"] == "success"
 
@@ -269,7 +276,7 @@ def test_a_missing_model_is_named_with_its_folder_and_download(app_page):
     assert loader["properties"]["models"] == [{"name": wf.OFFICIAL_CKPT, "url": wf.OFFICIAL_CKPT_URL,
                                                "directory": "checkpoints"}]
     loader["widgets_values"][0] = loader["properties"]["models"][0]["name"] = "hfd_not_downloaded.ckpt"
-    page.evaluate(LOAD, edited_copy(workflow))
+    load(page, edited_copy(workflow))
     report = reported_problems(page, "hfd_not_downloaded.ckpt", "checkpoints")
     assert "download" in report.lower()
     close_dialogs(page)
@@ -281,7 +288,7 @@ def test_the_checks_catch_a_missing_node_type(app_page):
     workflow = page.evaluate(FETCH_JSON, f"/api/workflow_templates/hierafashdiff/{NAMES[0]}.json")
     workflow["nodes"][-1]["type"] = "HieraFashNotARealNode"
     assert page.evaluate(MISSING_TYPES, workflow) == ["HieraFashNotARealNode"]
-    page.evaluate(LOAD, edited_copy(workflow))
+    load(page, edited_copy(workflow))
     assert "missing node" in reported_problems(page, "HieraFashNotARealNode").lower()
     close_dialogs(page)
 
