@@ -24,8 +24,9 @@ DESIGN = {"category": "Dress", "values": {"clothing_length": "Knee-length"}}
 
 
 def measure(sizes=SIZES, edges=EDGES, repeats: int = 200, warmup: int = 10) -> list[dict]:
-    """Wall-clock median and 90th percentile, and the median CPU time of this thread, in ms per person,
-    for every (canvas size, edge) pair. Wall well above CPU means other processes held the cores."""
+    """Wall-clock minimum, median and 90th percentile, and the median CPU time of this thread, in ms per person,
+    for every (canvas size, edge) pair. Wall well above CPU means other processes held the cores; the minimum
+    is the cost with the least interference from a shared host."""
     (frame,) = read_pose_keypoint(load_pose_preset("front_standing"))
     figures = []
     for width, height in sizes:
@@ -45,6 +46,7 @@ def measure(sizes=SIZES, edges=EDGES, repeats: int = 200, warmup: int = 10) -> l
                     "width": width,
                     "height": height,
                     "edge": edge,
+                    "min_ms": times[0],
                     "median_ms": statistics.median(times),
                     "p90_ms": times[int(0.9 * (len(times) - 1))],
                     "cpu_median_ms": statistics.median(cpu_times),
@@ -58,10 +60,11 @@ def main():
     figures = measure()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"all attribute masks (A1-A5), one person, {os.cpu_count()} CPUs, load average {load}")
-    print(f"{'canvas W x H':>13}  {'edge':<9} {'median ms':>9} {'p90 ms':>7} {'CPU ms':>7}")
+    print(f"{'canvas W x H':>13}  {'edge':<9} {'min ms':>7} {'median ms':>9} {'p90 ms':>7} {'CPU ms':>7}")
     for f in figures:
         size, edge = f"{f['width']} x {f['height']}", f["edge"]
-        print(f"{size:>13}  {edge:<9} {f['median_ms']:>9.2f} {f['p90_ms']:>7.2f} {f['cpu_median_ms']:>7.2f}")
+        print(f"{size:>13}  {edge:<9} {f['min_ms']:>7.2f} {f['median_ms']:>9.2f} {f['p90_ms']:>7.2f} "
+              f"{f['cpu_median_ms']:>7.2f}")
     worst = max(f["median_ms"] for f in figures if (f["width"], f["height"]) == SIZES[0])
     print(f"512 x 704: {'meets' if worst < TARGET_MS else 'MISSES'} the {TARGET_MS:g} ms target (median)")
 

@@ -49,13 +49,27 @@ def _affine_fields(box: tuple[int, int, int, int], rows: list[tuple[float, float
     return along_x[:, None, :] + along_y[:, :, None]
 
 
+def _largest_affine_field(box: tuple[int, int, int, int], rows: list[tuple[float, float, float]]) -> torch.Tensor:
+    """[h, w]: the largest of the rows'  a x + b y + c  at every pixel of the window, as a running maximum
+    (two windows of memory, which stay in cache, where all K fields at once do not)."""
+    x0, x1, y0, y1 = box
+    xs, ys = torch.arange(x0, x1, dtype=torch.float32), torch.arange(y0, y1, dtype=torch.float32)
+    largest, field = torch.empty(y1 - y0, x1 - x0), torch.empty(y1 - y0, x1 - x0)
+    for k, (a, b, c) in enumerate(rows):
+        torch.add(xs.mul(a).add_(c)[None, :], ys.mul(b)[:, None], out=field if k else largest)
+        if k:
+            torch.maximum(largest, field, out=largest)
+    return largest
+
+
 def _union(region: torch.Tensor, beyond: torch.Tensor, feather: float):
     """Raise `region` to 1 where `beyond` (how far a pixel lies outside the grown shape) is <= 0,
     fading to 0 over `feather` pixels. With a hard edge only the sign of `beyond` matters.
 
     Float arithmetic only: comparisons and masked writes cost several times more on CPU."""
     if feather > 0:
-        region.clamp_(min=beyond.sub_(feather).div_(-feather).clamp_(0, 1))
+        # 1 - beyond / feather, capped at 1; below 0 it cannot lower a region that is >= 0
+        region.clamp_(min=beyond.mul_(-1 / feather).add_(1).clamp_(max=1))
     else:  # sign(-beyond) is 1 inside; -1 and 0 leave the region as it is
         region.clamp_(min=beyond.neg_().sign_())
 
@@ -110,7 +124,7 @@ def paint_polygon(mask: torch.Tensor, hull: list[complex], grow: float, feather:
     edges = [(a, b - a) for a, b in zip(hull, hull[1:] + hull[:1], strict=True)]
     # signed distance to each edge's line; outward normals point to the right of each edge
     lines = [(d.imag / abs(d), -d.real / abs(d), -dot(a, d * -1j) / abs(d)) for a, d in edges]
-    distance = _affine_fields(box, lines).amax(dim=0)
+    distance = _largest_affine_field(box, lines)
     if band > 0:
         _round_corners(distance, box, edges, band)
     x0, x1, y0, y1 = box
