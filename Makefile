@@ -36,6 +36,8 @@ run: $(call venv,$(RUNTIME))/.ready
 
 test: setup browser-deps lint
 	$(PY) -m pytest -m "not ($(RUNTIME_TIERS))"
+	@echo "== synthetic benchmark, quick mode (its figures go to a temporary file, not bench/quality/quick.json)"
+	$(PY) bench/quality.py --out "$$(mktemp -d)/quick.json"
 	@failed=""; for r in $(RUNTIMES); do \
 		echo "== comfy and browser tiers on the '$$r' runtime"; \
 		"$$($(PYTHON) hierafash_cli/runtime.py venv $$r)/bin/python" -m pytest -m "$(RUNTIME_TIERS)" || failed="$$failed $$r"; \
