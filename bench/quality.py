@@ -84,8 +84,9 @@ def run_full(args) -> int:
     result |= full.build_and_train(work, args)
     evaluated = full.evaluate(work, args)
     result["device"], result["timings"] = evaluated["device"], evaluated["timings"]
-    variants = ("hierarchical", "flat", "no_pose", "round_trip")
+    variants = ("hierarchical", "flat", "by_area", "no_pose", "round_trip")
     result["scores"] = full.summarize(evaluated["rows"], variants)
+    result["generation_metrics"] = full.generation_metrics(work, evaluated["rows"])
     result["chance"] = {f: round(1 / len(synthetic.DRAWN_VALUES[f]), 3) for f in oracles.FIELDS}
     result["rows"] = evaluated["rows"]
     result["settings"] = {"count": args.count, "sampler_steps": args.steps, "sampler": "euler", "scheduler": "normal",
@@ -96,12 +97,17 @@ def run_full(args) -> int:
     result["grid"] = str(grid.relative_to(REPO) if grid.is_relative_to(REPO) else grid) if grid else None
     args.full_out.write_text(json.dumps(result, indent=1) + "\n")
     for variant, scores in result["scores"].items():
-        if variant.endswith("_others_kept"):
+        if variant.startswith("multi_"):
+            print(variant, scores)
+        elif variant.endswith("_others_kept"):
             print(variant, f"{scores['kept']}/{scores['measured']}")
         elif variant.startswith("edit_"):
             print(variant, {f: f"{c['success']}/{c['edits']} loc {c['locality_mean_abs']}" for f, c in scores.items()})
         else:
             print(variant, {f: f"{c['correct']}/{c['measured']}" for f, c in scores.items() if c["measured"]})
+    for name, figures in result["generation_metrics"].items():
+        if isinstance(figures, dict) and "fid" in figures:
+            print(name, figures)
     print(f"quality full mode: {result['wall_s']} s; wrote {args.full_out} and {grid}")
     return 0
 

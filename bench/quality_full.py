@@ -7,12 +7,16 @@
    - drafts: Concept Ideation -> Attribute Iteration x5 -> Hierarchical Prompt Scheduler -> Apply Pose
      ControlNet -> KSampler, and the same seeds with one flat prompt (stock CLIPTextEncode of the caption);
      optionally without pose (ControlNet strength 0);
+     and the attributes joining by area of their body part instead of in the paper's order (the order ablation);
    - edits of the ground-truth figure, one attribute each (changed to another drawn value): Attribute Edit
      with the figure's pose masks, then Preserve Source; and the same seeds with every region widened to the
      whole image (Pose Mask Builder's external mask, union), i.e. without masks;
+   - every visible attribute edited at once: the pack's one sampling pass against the official way, one run
+     per attribute on the previous run's picture;
    - the VAE's round trip of each test figure: what any model drawing through this VAE could show at best.
-3. Reads every image back with the oracles (hierafash_core.oracles) and writes bench/quality.json, a picture
-   grid under bench/quality/ and the tables QUALITY.md quotes.
+3. Reads every image back with the oracles (hierafash_core.oracles), scores FID, Coverage and CLIP-S in the
+   features of a tiny CLIP trained on the synthetic figures (bench/quality_clip.py), and writes
+   bench/quality.json, a picture grid under bench/quality/ and the tables QUALITY.md quotes.
 
 Scoring is in plain functions (oracles.score_reads; locality and pick_edit below) so the unit tier tests it.
 """
@@ -43,6 +47,7 @@ CONTROLNET = "hierafash_quality_pose_cn.safetensors"
 PROBE_PACKS = {"hierafash_bench_probe": BENCH / "comfy_nodes" / "hierafash_bench_probe",
                "hierafash_quality_probe": BENCH / "quality" / "comfy_nodes" / "hierafash_quality_probe"}
 BAND_ALL = "all steps (official code)"
+GENERATED = ("round_trip", "hierarchical", "flat", "by_area", "no_pose")  # the variants whose images the metrics score
 
 
 # --- scoring (pure) ------------------------------------------------------------------------------------
@@ -88,6 +93,15 @@ def pick_edit(garment: synthetic.Garment, index: int) -> tuple[str, str]:
     return field, values[(position + 1) % len(values)]
 
 
+def score_multi_edit(read: dict, truth: dict, targets: dict, outside: dict) -> dict:
+    """A several-attribute edit: which targets the oracles read, whether the concept (not edited) survived, and
+    the change outside the edit's regions."""
+    concept = [f for f in ("category", "style", "feeling") if truth.get(f) is not None]
+    return {"read": read, "success": {f: read.get(f) == v for f, v in targets.items()},
+            "concept_kept": sum(read.get(f) == truth[f] for f in concept), "concept_measured": len(concept),
+            "locality": outside}
+
+
 def label(field: str) -> str:
     return field.replace("_", " ")
 
@@ -104,8 +118,10 @@ def add_design(g, garment: synthetic.Garment) -> list:
 
 
 def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, flat=False, pose_strength=1.0,
-                sampler="euler", scheduler="normal", cfg=1.0) -> dict:
-    """A draft for this caption and pose: the hierarchical schedule, or (flat) the whole caption as one prompt."""
+                pose_json: str | None = None, sampler="euler", scheduler="normal", cfg=1.0) -> dict:
+    """A draft for this caption and pose: the hierarchical schedule, or (flat) the whole caption as one prompt.
+    With `pose_json` (the figure's POSE_KEYPOINT), the attributes join by area of their body part (the paper's
+    order ablation) instead of in the paper's order."""
     from support.graphs import Graph, add_scheduler
 
     g = Graph()
@@ -113,6 +129,14 @@ def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, fl
     model, clip, vae = ckpt.out(0), ckpt.out(1), ckpt.out(2)
     if flat:
         positive = g.add("CLIPTextEncode", text=garment.caption(), clip=clip).out(0)
+    elif pose_json is not None:
+        design = add_design(g, garment)
+        masks = g.add("HieraFashPoseMaskBuilder", preset="front_standing", width=width, height=height,
+                      category=garment.category, person=-1, grow=0.05, feather=0.0, coordinates="pixels",
+                      missing_keypoints="estimate", design=design,
+                      pose_keypoint=g.add("HieraFashQualityPoseKeypoint", pose_json=pose_json).out(0))
+        positive = add_scheduler(g, design, clip, model, steps, scheduler, attribute_order="by area",
+                                 body_masks=masks.out(0)).out(0)
     else:
         positive = add_scheduler(g, add_design(g, garment), clip, model, steps, scheduler).out(0)
     negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
@@ -127,13 +151,12 @@ def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, fl
     return g.prompt()
 
 
-def edit_graph(garment, field: str, source: str, pose_image: str, pose_json: str, *, tag, seed, steps, width,
-               height, masked=True, sampler="euler", scheduler="normal", cfg=1.0) -> dict:
-    """Attribute Edit of `field` on the source figure towards `garment` (the edited design), then Preserve
-    Source. Unmasked: every region widened to the whole image, the rest the same."""
-    from support.graphs import Graph, add_scheduler
+def _edit_setup(g, garment, source: str, pose_image: str, pose_json: str, *, steps, width, height, masked,
+                scheduler):
+    """What every edit graph shares: the models, the source image, the edited design, its pose masks (unmasked:
+    every region widened to the whole image), the schedule and the pose-conditioned prompts."""
+    from support.graphs import add_scheduler
 
-    g = Graph()
     ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
     model, clip, vae = ckpt.out(0), ckpt.out(1), ckpt.out(2)
     image = g.add("LoadImage", image=source).out(0)
@@ -146,19 +169,58 @@ def edit_graph(garment, field: str, source: str, pose_image: str, pose_json: str
                                                                     pose_json=pose_json).out(0),
                   image=image, design=design, **extra)
     sched = add_scheduler(g, design, clip, model, steps, scheduler)
-    edit = g.add("HieraFashAttributeEdit", model=model, vae=vae, image=image, schedule=sched.out(1),
-                 body_masks=masks.out(0), edit_attributes=label(field))
     negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
     posed = g.add("HieraFashApplyPoseControlNet", positive=sched.out(0), negative=negative,
                   control_net=g.add("ControlNetLoader", control_net_name=CONTROLNET).out(0),
                   pose_image=g.add("LoadImage", image=pose_image).out(0), strength=1.0, band=BAND_ALL,
                   start_percent=0.0, end_percent=1.0)
+    return model, vae, image, sched, masks, posed
+
+
+def _edit_run(g, model, vae, image, sched, masks, posed, fields, *, seed, steps, cfg, sampler, scheduler):
+    """One Attribute Edit sampling pass over `fields`: (decoded image, edit mask)."""
+    edit = g.add("HieraFashAttributeEdit", model=model, vae=vae, image=image, schedule=sched.out(1),
+                 body_masks=masks.out(0), edit_attributes=", ".join(label(f) for f in fields))
     sampled = g.add("KSampler", model=edit.out(0), positive=posed.out(0), negative=posed.out(1),
                     latent_image=edit.out(1), seed=seed, steps=steps, cfg=cfg, sampler_name=sampler,
                     scheduler=scheduler, denoise=1.0).out(0)
-    raw = g.add("VAEDecode", samples=sampled, vae=vae).out(0)
-    kept = g.add("HieraFashPreserveSource", image=raw, source=image, mask=edit.out(2)).out(0)
-    g.add("HieraFashBenchCapture", tag=tag, image=kept, raw_image=raw, source_image=image, mask=edit.out(2))
+    return g.add("VAEDecode", samples=sampled, vae=vae).out(0), edit.out(2)
+
+
+def edit_graph(garment, fields, source: str, pose_image: str, pose_json: str, *, tag, seed, steps, width,
+               height, masked=True, sampler="euler", scheduler="normal", cfg=1.0) -> dict:
+    """Attribute Edit of `fields` on the source figure towards `garment` (the edited design), in one sampling
+    pass, then Preserve Source. Unmasked: every region widened to the whole image, the rest the same."""
+    from support.graphs import Graph
+
+    g = Graph()
+    model, vae, image, sched, masks, posed = _edit_setup(g, garment, source, pose_image, pose_json, steps=steps,
+                                                         width=width, height=height, masked=masked,
+                                                         scheduler=scheduler)
+    raw, mask = _edit_run(g, model, vae, image, sched, masks, posed, fields, seed=seed, steps=steps, cfg=cfg,
+                          sampler=sampler, scheduler=scheduler)
+    kept = g.add("HieraFashPreserveSource", image=raw, source=image, mask=mask).out(0)
+    g.add("HieraFashBenchCapture", tag=tag, image=kept, raw_image=raw, source_image=image, mask=mask)
+    return g.prompt()
+
+
+def sequential_edit_graph(garment, fields, source: str, pose_image: str, pose_json: str, *, tag, seed, steps,
+                          width, height, sampler="euler", scheduler="normal", cfg=1.0) -> dict:
+    """The official way to edit several attributes: one run per attribute, in turn, each on the previous run's
+    decoded picture, each opening only its own region at its own start, with no Preserve Source (the official
+    demo's "send to attribute editing" loop). The prompts are the pack's schedule, not the demo's one prompt
+    per run."""
+    from support.graphs import Graph
+
+    g = Graph()
+    model, vae, source_image, sched, masks, posed = _edit_setup(g, garment, source, pose_image, pose_json,
+                                                                steps=steps, width=width, height=height,
+                                                                masked=True, scheduler=scheduler)
+    image = source_image
+    for i, field in enumerate(fields):
+        image, _ = _edit_run(g, model, vae, image, sched, masks, posed, [field], seed=seed + i, steps=steps,
+                             cfg=cfg, sampler=sampler, scheduler=scheduler)
+    g.add("HieraFashBenchCapture", tag=tag, image=image, source_image=source_image)
     return g.prompt()
 
 
@@ -247,18 +309,23 @@ def evaluate(work: Path, args) -> dict:
         common = dict(seed=seed, steps=args.steps, width=width, height=height)
         images = {}
         for variant, options in (("hierarchical", {}), ("flat", {"flat": True}),
+                                 ("by_area", {"pose_json": json.dumps(pose_keypoint)}),
                                  *((("no_pose", {"pose_strength": 0.0}),) if args.no_pose else ())):
             timings["draft_s"].append(comfy.run(draft_graph(spec.garment, pose, tag=variant, **common, **options)))
             images[variant] = as_array(comfy.captured[variant]["image"])
             row[variant] = safe_read(images[variant], pose_keypoint)
         comfy.run(round_trip_graph(source, tag="round_trip"))
-        row["round_trip"] = safe_read(as_array(comfy.captured["round_trip"]["image"]), pose_keypoint)
+        images["round_trip"] = as_array(comfy.captured["round_trip"]["image"])
+        row["round_trip"] = safe_read(images["round_trip"], pose_keypoint)
+        for variant in GENERATED:  # kept for the feature metrics (and a later re-scoring)
+            if variant in images:
+                save_image(work / "images" / variant / f"{stem}.png", images[variant])
         field, value = pick_edit(spec.garment, i)
         edited = replace(spec.garment, **{field: value})
         row["edit"] = {"field": field, "from": getattr(spec.garment, field), "to": value}
         region = None  # the masked run's edit mask: where the edit may change; both variants are measured outside it
         for variant, masked in (("masked", True), ("unmasked", False)):
-            timings["edit_s"].append(comfy.run(edit_graph(edited, field, source, pose, json.dumps(pose_keypoint),
+            timings["edit_s"].append(comfy.run(edit_graph(edited, [field], source, pose, json.dumps(pose_keypoint),
                                                           tag=variant, masked=masked, **common)))
             captured = comfy.captured[variant]
             out, raw, src = (as_array(captured[k]) for k in ("image", "raw_image", "source_image"))
@@ -271,6 +338,21 @@ def evaluate(work: Path, args) -> dict:
                                       "others_measured": len(others),
                                       "locality": locality(out, src, region),
                                       "locality_raw": locality(raw, src, region)}
+        targets = dict(pick_edit(spec.garment, k) for k in range(len(editable_fields(spec.garment))))
+        all_edited = replace(spec.garment, **targets)
+        row["multi_edit"] = {"fields": list(targets), "to": targets}
+        graphs = {"one_pass": edit_graph(all_edited, list(targets), source, pose, json.dumps(pose_keypoint),
+                                         tag="one_pass", **common),
+                  "sequential": sequential_edit_graph(all_edited, list(targets), source, pose,
+                                                      json.dumps(pose_keypoint), tag="sequential", **common)}
+        for variant, graph in graphs.items():
+            timings.setdefault(f"multi_{variant}_s", []).append(comfy.run(graph))
+        union = comfy.captured["one_pass"]["mask"][0].float().cpu().numpy()
+        for variant in graphs:
+            out = as_array(comfy.captured[variant]["image"])
+            src = as_array(comfy.captured[variant]["source_image"])
+            row[f"multi_{variant}"] = score_multi_edit(safe_read(out, pose_keypoint), row["truth"], targets,
+                                                       locality(out, src, union))
         if i < args.grid_rows:
             pose_map = np.asarray(Image.open(dataset / entry["pose"]).convert("RGB"), np.float32) / 255
             pictures.append([src, pose_map, images["hierarchical"], images["flat"], images["edit_masked"],
@@ -285,6 +367,8 @@ def summarize(rows: list[dict], variants) -> dict:
     """Per variant, the oracle scores against the prompt's truth; per edit variant, success and locality."""
     out = {v: oracles.score_reads((r[v], r["truth"]) for r in rows) for v in variants if v in rows[0]}
     for variant in ("edit_masked", "edit_unmasked"):
+        if variant not in rows[0]:
+            continue
         per_field: dict[str, dict] = {}
         for r in rows:
             cell = per_field.setdefault(r["edit"]["field"], {"edits": 0, "success": 0, "locality_mean_abs": [],
@@ -299,6 +383,69 @@ def summarize(rows: list[dict], variants) -> dict:
         out[variant] = per_field
         out[f"{variant}_others_kept"] = {"kept": sum(r[variant]["others_kept"] for r in rows),
                                          "measured": sum(r[variant]["others_measured"] for r in rows)}
+    for variant in ("multi_one_pass", "multi_sequential"):
+        if variant in rows[0]:
+            success = [ok for r in rows for ok in r[variant]["success"].values()]
+            out[variant] = {"targets": len(success), "success": sum(success),
+                            "concept_kept": sum(r[variant]["concept_kept"] for r in rows),
+                            "concept_measured": sum(r[variant]["concept_measured"] for r in rows),
+                            "locality_mean_abs": round(float(np.mean([r[variant]["locality"]["mean_abs"]
+                                                                      for r in rows])), 5),
+                            "locality_max_abs": round(float(max(r[variant]["locality"]["max_abs"] for r in rows)), 5)}
+    return out
+
+
+def save_image(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(synthetic.png_bytes(image))
+    return path
+
+
+def load_image(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"), np.float32) / 255
+
+
+def generation_metrics(work: Path, rows: list[dict], seed: int = 0, clip_seed: int = 1000) -> dict:
+    """FID, Coverage and CLIP-S of each generated variant (hierafash_core.metrics) in the features of a tiny CLIP
+    trained on freshly drawn figures (bench/quality_clip.py; cached in WORK/tiny_clip), against the dataset's
+    test figures; plus fresh figures of the generator as the scale of a perfect model at this count, and the
+    tiny CLIP's own zero-shot accuracy on held-out figures."""
+    import quality_clip
+
+    from hierafash_core import metrics
+
+    folder = work / "tiny_clip"
+    started = time.perf_counter()
+    if not (folder / "tiny_clip.pt").is_file():
+        quality_clip.save(quality_clip.train(seed=clip_seed), folder)
+    model = quality_clip.load(folder)
+    trained_s = round(time.perf_counter() - started, 1)
+    dataset = work / "dataset"
+    truths = json.loads((dataset / "test_attributes.json").read_text())
+    real_paths = sorted(json.loads((dataset / "test.json").read_text()), key=lambda e: e["gt"])
+    real = quality_clip.image_features(model, [load_image(dataset / e["gt"]) for e in real_paths])
+    count = len(rows)
+    nearest_k = min(5, count - 1)
+    fresh = synthetic.sample_figures(count, clip_seed + 1)
+    candidates = {"fresh_figures": (quality_clip.draw(fresh), [s.garment for s in fresh])}
+    prompts = [synthetic.FigureSpec.from_json(truths[r["figure"]]).garment for r in rows]
+    for variant in GENERATED:
+        paths = [work / "images" / variant / f"{Path(r['figure']).stem}.png" for r in rows]
+        if all(p.is_file() for p in paths):
+            candidates[variant] = ([load_image(p) for p in paths], prompts)
+    out = {"features": "tiny CLIP trained on the synthetic figures (bench/quality_clip.py), 128-d",
+           "real": f"the {len(real)} test figures of the dataset", "count": count, "nearest_k": nearest_k,
+           "clip_s_scale": 100.0, "tiny_clip_train_s": trained_s}
+    for name, (images, garments) in candidates.items():
+        fake = quality_clip.image_features(model, images)
+        text = quality_clip.text_features(model, garments)
+        out[name] = {"fid": round(metrics.frechet_distance_between(real, fake).value, 4),
+                     "coverage": metrics.prdc(real, fake, nearest_k).coverage,
+                     "clip_s": round(metrics.clip_score(fake, text, 100.0), 3)}
+    held_out = synthetic.sample_figures(300, clip_seed + 2)
+    out["tiny_clip_zero_shot"] = quality_clip.zero_shot_accuracy(model, held_out, quality_clip.draw(held_out))
     return out
 
 

@@ -82,11 +82,64 @@ def test_draft_graph_design_is_the_dataset_caption_and_flat_differs_only_in_the_
         assert (sampler["seed"], sampler["steps"], sampler["denoise"]) == (5, 7, 1.0)
 
 
+def test_by_area_draft_orders_attributes_by_the_figures_own_regions_and_changes_nothing_else():
+    garment = synthetic.sample_figures(3, seed=9)[1].garment
+    common = dict(tag="t", seed=5, steps=7, width=SIZE[0], height=SIZE[1])
+    paper = full.draft_graph(garment, "pose.png", **common)
+    by_area = full.draft_graph(garment, "pose.png", pose_json='[{"people": []}]', **common)
+    (scheduler,) = nodes_of(by_area, "HieraFashHierarchicalPromptScheduler")
+    assert scheduler["attribute_order"] == "by area"
+    assert nodes_of(paper, "HieraFashHierarchicalPromptScheduler")[0]["attribute_order"] == "paper"
+    (builder_id,) = [k for k, n in by_area.items() if n["class_type"] == "HieraFashPoseMaskBuilder"]
+    assert scheduler["body_masks"] == [builder_id, 0]
+    (keypoints,) = nodes_of(by_area, "HieraFashQualityPoseKeypoint")
+    assert keypoints["pose_json"] == '[{"people": []}]'
+    added = {"HieraFashPoseMaskBuilder", "HieraFashQualityPoseKeypoint"}
+    assert sorted(n["class_type"] for n in by_area.values() if n["class_type"] not in added) == \
+        sorted(n["class_type"] for n in paper.values())
+
+
+def test_sequential_edit_chains_one_run_per_attribute_on_the_previous_picture():
+    garment = synthetic.sample_figures(1, seed=9)[0].garment
+    fields = ["clothing_length", "collar", "hem"]
+    common = dict(tag="s", seed=5, steps=7, width=SIZE[0], height=SIZE[1])
+    prompt = full.sequential_edit_graph(garment, fields, "src.png", "pose.png", "[]", **common)
+    by_id = {k: n for k, n in prompt.items()}
+    edits = [(k, n["inputs"]) for k, n in prompt.items() if n["class_type"] == "HieraFashAttributeEdit"]
+    assert [e["edit_attributes"] for _, e in edits] == ["clothing length", "collar", "hem"]
+    (source,) = [k for k, n in prompt.items() if n["class_type"] == "LoadImage" and n["inputs"]["image"] == "src.png"]
+    assert edits[0][1]["image"] == [source, 0]
+    for (previous, _), (_, edit) in zip(edits, edits[1:]):  # each run edits the decoded result of the one before
+        decode = by_id[edit["image"][0]]
+        sampler = by_id[decode["inputs"]["samples"][0]]
+        assert decode["class_type"] == "VAEDecode" and sampler["inputs"]["latent_image"] == [previous, 1]
+    assert sorted(n["inputs"]["seed"] for n in prompt.values() if n["class_type"] == "KSampler") == [5, 6, 7]
+    assert not [n for n in prompt.values() if n["class_type"] == "HieraFashPreserveSource"]  # as the official demo
+    one_pass = full.edit_graph(garment, fields, "src.png", "pose.png", "[]", **common)
+    assert nodes_of(one_pass, "HieraFashAttributeEdit")[0]["edit_attributes"] == "clothing length, collar, hem"
+
+
+def test_multi_edit_scores_each_target_the_concept_and_the_outside():
+    truth = {"category": "Dress", "style": "Casual", "feeling": None, "collar": "V-Neck", "hem": "Flat Hem"}
+    read = {"category": "Dress", "style": "Elegant", "feeling": "Crisp Feeling", "collar": "Boat Neck",
+            "hem": "Flat Hem"}
+    outside = {"mean_abs": 0.0, "max_abs": 0.0, "changed_share": 0.0}
+    score = full.score_multi_edit(read, truth, {"collar": "Boat Neck", "hem": "Wavy Hem"}, outside)
+    assert score["success"] == {"collar": True, "hem": False}
+    assert (score["concept_kept"], score["concept_measured"]) == (1, 2)  # feeling: not measured in the truth
+    rows = [{"multi_one_pass": score, "multi_sequential": {**score, "locality": {**outside, "mean_abs": 0.2,
+                                                                                  "max_abs": 0.5}}}]
+    summary = full.summarize(rows, ())
+    assert summary["multi_one_pass"] == {"targets": 2, "success": 1, "concept_kept": 1, "concept_measured": 2,
+                                         "locality_mean_abs": 0.0, "locality_max_abs": 0.0}
+    assert summary["multi_sequential"]["locality_mean_abs"] == 0.2
+
+
 def test_unmasked_edit_widens_every_region_to_the_whole_image_and_nothing_else():
     garment = synthetic.sample_figures(1, seed=9)[0].garment
     common = dict(tag="e", seed=3, steps=6, width=SIZE[0], height=SIZE[1])
-    masked = full.edit_graph(garment, "collar", "src.png", "pose.png", "[]", **common)
-    unmasked = full.edit_graph(garment, "collar", "src.png", "pose.png", "[]", masked=False, **common)
+    masked = full.edit_graph(garment, ["collar"], "src.png", "pose.png", "[]", **common)
+    unmasked = full.edit_graph(garment, ["collar"], "src.png", "pose.png", "[]", masked=False, **common)
     assert nodes_of(masked, "SolidMask") == []
     solid = nodes_of(unmasked, "SolidMask")
     assert solid == [{"value": 1.0, "width": SIZE[0], "height": SIZE[1]}]
