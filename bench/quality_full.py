@@ -407,7 +407,7 @@ def load_image(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), np.float32) / 255
 
 
-def generation_metrics(work: Path, rows: list[dict], seed: int = 0, clip_seed: int = 1000) -> dict:
+def generation_metrics(work: Path, rows: list[dict], clip_seed: int = 1000) -> dict:
     """FID, Coverage and CLIP-S of each generated variant (hierafash_core.metrics) in the features of a tiny CLIP
     trained on freshly drawn figures (bench/quality_clip.py; cached in WORK/tiny_clip), against the dataset's
     test figures; plus fresh figures of the generator as the scale of a perfect model at this count, and the
