@@ -117,6 +117,14 @@ def add_design(g, garment: synthetic.Garment) -> list:
                                {f: getattr(garment, f) for f in CONCEPT_FIELDS})
 
 
+def add_pose_masks(g, garment, design, pose_json: str, width: int, height: int, **inputs):
+    """Pose Mask Builder on the figure's own keypoints (POSE_KEYPOINT JSON), for the design's regions."""
+    return g.add("HieraFashPoseMaskBuilder", preset="front_standing", width=width, height=height,
+                 category=garment.category, person=-1, grow=0.05, feather=0.0, coordinates="pixels",
+                 missing_keypoints="estimate", design=design,
+                 pose_keypoint=g.add("HieraFashQualityPoseKeypoint", pose_json=pose_json).out(0), **inputs)
+
+
 def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, flat=False, pose_strength=1.0,
                 pose_json: str | None = None, sampler="euler", scheduler="normal", cfg=1.0) -> dict:
     """A draft for this caption and pose: the hierarchical schedule, or (flat) the whole caption as one prompt.
@@ -131,10 +139,7 @@ def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, fl
         positive = g.add("CLIPTextEncode", text=garment.caption(), clip=clip).out(0)
     elif pose_json is not None:
         design = add_design(g, garment)
-        masks = g.add("HieraFashPoseMaskBuilder", preset="front_standing", width=width, height=height,
-                      category=garment.category, person=-1, grow=0.05, feather=0.0, coordinates="pixels",
-                      missing_keypoints="estimate", design=design,
-                      pose_keypoint=g.add("HieraFashQualityPoseKeypoint", pose_json=pose_json).out(0))
+        masks = add_pose_masks(g, garment, design, pose_json, width, height)
         positive = add_scheduler(g, design, clip, model, steps, scheduler, attribute_order="by area",
                                  body_masks=masks.out(0)).out(0)
     else:
@@ -163,11 +168,7 @@ def _edit_setup(g, garment, source: str, pose_image: str, pose_json: str, *, ste
     design = add_design(g, garment)
     extra = {} if masked else {"external_mask": g.add("SolidMask", value=1.0, width=width, height=height).out(0),
                                "external_mode": "union"}
-    masks = g.add("HieraFashPoseMaskBuilder", preset="front_standing", width=width, height=height,
-                  category=garment.category, person=-1, grow=0.05, feather=0.0, coordinates="pixels",
-                  missing_keypoints="estimate", pose_keypoint=g.add("HieraFashQualityPoseKeypoint",
-                                                                    pose_json=pose_json).out(0),
-                  image=image, design=design, **extra)
+    masks = add_pose_masks(g, garment, design, pose_json, width, height, image=image, **extra)
     sched = add_scheduler(g, design, clip, model, steps, scheduler)
     negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
     posed = g.add("HieraFashApplyPoseControlNet", positive=sched.out(0), negative=negative,
@@ -282,7 +283,6 @@ def as_array(image) -> np.ndarray:
 def evaluate(work: Path, args) -> dict:
     """Drafts, edits and round trips through the pack's nodes, read back by the oracles."""
     from comfy_inprocess import InProcessComfy
-    from PIL import Image
 
     from hierafash_cli.server import choose_device, prepare_base
 
@@ -300,7 +300,8 @@ def evaluate(work: Path, args) -> dict:
     for i, entry in enumerate(entries):
         stem = Path(entry["gt"]).stem
         spec = synthetic.FigureSpec.from_json(truths[entry["gt"]])
-        pose_keypoint = json.loads((dataset / f"test_pose/json/{stem}.json").read_text())
+        pose_json = (dataset / f"test_pose/json/{stem}.json").read_text()
+        pose_keypoint = json.loads(pose_json)
         source, pose = f"quality_{stem}.png", f"quality_{stem}_pose.png"
         shutil.copy(dataset / entry["gt"], base / "input" / source)
         shutil.copy(dataset / entry["pose"], base / "input" / pose)
@@ -309,7 +310,7 @@ def evaluate(work: Path, args) -> dict:
         common = dict(seed=seed, steps=args.steps, width=width, height=height)
         images = {}
         for variant, options in (("hierarchical", {}), ("flat", {"flat": True}),
-                                 ("by_area", {"pose_json": json.dumps(pose_keypoint)}),
+                                 ("by_area", {"pose_json": pose_json}),
                                  *((("no_pose", {"pose_strength": 0.0}),) if args.no_pose else ())):
             timings["draft_s"].append(comfy.run(draft_graph(spec.garment, pose, tag=variant, **common, **options)))
             images[variant] = as_array(comfy.captured[variant]["image"])
@@ -325,7 +326,7 @@ def evaluate(work: Path, args) -> dict:
         row["edit"] = {"field": field, "from": getattr(spec.garment, field), "to": value}
         region = None  # the masked run's edit mask: where the edit may change; both variants are measured outside it
         for variant, masked in (("masked", True), ("unmasked", False)):
-            timings["edit_s"].append(comfy.run(edit_graph(edited, [field], source, pose, json.dumps(pose_keypoint),
+            timings["edit_s"].append(comfy.run(edit_graph(edited, [field], source, pose, pose_json,
                                                           tag=variant, masked=masked, **common)))
             captured = comfy.captured[variant]
             out, raw, src = (as_array(captured[k]) for k in ("image", "raw_image", "source_image"))
@@ -341,10 +342,10 @@ def evaluate(work: Path, args) -> dict:
         targets = dict(pick_edit(spec.garment, k) for k in range(len(editable_fields(spec.garment))))
         all_edited = replace(spec.garment, **targets)
         row["multi_edit"] = {"fields": list(targets), "to": targets}
-        graphs = {"one_pass": edit_graph(all_edited, list(targets), source, pose, json.dumps(pose_keypoint),
+        graphs = {"one_pass": edit_graph(all_edited, list(targets), source, pose, pose_json,
                                          tag="one_pass", **common),
                   "sequential": sequential_edit_graph(all_edited, list(targets), source, pose,
-                                                      json.dumps(pose_keypoint), tag="sequential", **common)}
+                                                      pose_json, tag="sequential", **common)}
         for variant, graph in graphs.items():
             timings.setdefault(f"multi_{variant}_s", []).append(comfy.run(graph))
         union = comfy.captured["one_pass"]["mask"][0].float().cpu().numpy()
@@ -354,7 +355,7 @@ def evaluate(work: Path, args) -> dict:
             row[f"multi_{variant}"] = score_multi_edit(safe_read(out, pose_keypoint), row["truth"], targets,
                                                        locality(out, src, union))
         if i < args.grid_rows:
-            pose_map = np.asarray(Image.open(dataset / entry["pose"]).convert("RGB"), np.float32) / 255
+            pose_map = load_image(dataset / entry["pose"])
             pictures.append([src, pose_map, images["hierarchical"], images["flat"], images["edit_masked"],
                              images["edit_unmasked"]])
         rows.append(row)
