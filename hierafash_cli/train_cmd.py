@@ -15,8 +15,9 @@ from hierafash_core.errors import HieraFashError
 PRECISIONS = ("fp32", "bf16", "fp16")
 OPTION_OF = {"dataset": "--dataset", "base": "--base", "controlnet": "--controlnet", "tokenizer": "--tokenizer",
              "batch_size": "--batch-size", "resume": "--resume", "mode": "--mode", "precision": "--precision",
-             "steps": "--steps", "grad_accum": "--grad-accum", "lr": "--lr", "lora_rank": "--lora-rank",
-             "save_dtype": "--save-dtype", "max_minutes": "--max-minutes", "prediction_type": "--prediction-type"}
+             "steps": "--steps", "grad_accum": "--grad-accum", "lr": "--lr", "lr_warmup_steps": "--lr-warmup-steps",
+             "lora_rank": "--lora-rank", "save_dtype": "--save-dtype", "max_minutes": "--max-minutes",
+             "prediction_type": "--prediction-type", "empty_prompts": "--empty-prompts"}
 
 
 def cmd_train(args) -> int:
@@ -76,7 +77,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="stop after this many minutes of training and export what was trained (0: no limit)")
     parser.add_argument("--batch-size", type=int, default=4, help="samples per process per micro-step")
     parser.add_argument("--grad-accum", type=int, default=1, help="micro-steps per optimizer step")
-    parser.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate (constant)")
+    parser.add_argument("--lr", type=float, default=1e-5, help="AdamW learning rate (constant after the warm-up)")
+    parser.add_argument("--lr-warmup-steps", type=int, default=0,
+                        help="ramp the learning rate linearly up to --lr over the first N steps; worth it when "
+                             "training on from trained weights, which a fresh AdamW's first full-size steps upset")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="mixed precision: frozen models in this dtype, trained weights stay fp32")
     parser.add_argument("--seed", type=int, default=0, help="seeds initial weights, batch order, t and noise")
@@ -90,6 +94,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--sample-count", type=int, default=2, help="samples per grid (the split's first)")
     parser.add_argument("--sample-steps", type=int, default=20, help="DDIM steps per sample")
     parser.add_argument("--guidance", type=float, default=9.0, help="CFG scale of the samples (the demo's 9)")
+    parser.add_argument("--empty-prompts", type=float, default=0.0,
+                        help="share of captions replaced by an empty prompt at each step (caption dropout, as "
+                             "diffusers' --proportion_empty_prompts; e.g. 0.1), so the model learns the "
+                             "unconditional branch that cfg > 1 needs; the paper trains with 0")
     parser.add_argument("--cache-text", action="store_true",
                         help="encode each caption's (at most 7) truncations once and reuse them; costs 77 x "
                              "width floats of CPU memory per distinct text")

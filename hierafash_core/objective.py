@@ -55,6 +55,18 @@ def draw_timesteps(batch: int, generator: torch.Generator | None = None) -> torc
     return torch.randint(0, NUM_TIMESTEPS, (batch,), generator=generator)
 
 
+def drop_captions(captions: Sequence[str], proportion: float,
+                  generator: torch.Generator | None = None) -> list[str]:
+    """Each caption replaced by "" with probability `proportion` (diffusers' `proportion_empty_prompts`), so the
+    model also learns the unconditional prediction that classifier-free guidance (cfg > 1) steers from."""
+    if not 0.0 <= proportion < 1.0:
+        raise HieraFashError(f"proportion {proportion} must be in [0, 1)", "empty_prompts")
+    if proportion == 0.0:
+        return list(captions)  # no draw, so runs without dropout keep their random stream
+    dropped = torch.rand(len(captions), generator=generator) < proportion
+    return ["" if drop else caption for caption, drop in zip(captions, dropped.tolist())]
+
+
 def _per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.to(like.device, like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
 
@@ -85,8 +97,10 @@ def hierarchical_loss(
     prediction_type: str = "epsilon",
     generator: torch.Generator | None = None,
     boundaries: Sequence[float] = PAPER_BOUNDARIES,
+    empty_prompts: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step's loss: draw t per sample, truncate each caption to C(t), encode, noise, MSE to the target.
+    With `empty_prompts` > 0, that share of the truncated captions is emptied (`drop_captions`).
 
     `predict(noisy_latents, t, text_embeddings)` is the model (UNet plus ControlNet, with the pose bound in);
     `encode(captions)` is the frozen text encoder, run without gradients. Returns (loss, t).
@@ -97,6 +111,7 @@ def hierarchical_loss(
     t = draw_timesteps(batch, generator)
     noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype).to(latents.device)
     truncated = [caption_at(c, int(ti), boundaries) for c, ti in zip(captions, t.tolist())]
+    truncated = drop_captions(truncated, empty_prompts, generator)
     with torch.no_grad():
         context = encode(truncated)
     t = t.to(latents.device)

@@ -54,6 +54,7 @@ class TrainConfig:
     batch_size: int = 4  # per process
     grad_accum: int = 1
     lr: float = 1e-5
+    lr_warmup_steps: int = 0  # linear warm-up from lr / N to lr over the first N steps
     precision: str = "fp32"
     seed: int = 0
     checkpoint_every: int = 0  # 0: only the final export
@@ -62,6 +63,7 @@ class TrainConfig:
     sample_count: int = 2
     sample_steps: int = 20
     guidance: float = 9.0
+    empty_prompts: float = 0.0  # share of captions emptied per step (caption dropout, for cfg > 1)
     cache_text: bool = False
     lora_rank: int = 8
     lora_alpha: float | None = None  # default: the rank (scale 1)
@@ -81,7 +83,9 @@ class TrainConfig:
                   ("max_minutes", self.max_minutes >= 0, "0 or more"),
                   ("batch_size", self.batch_size >= 1, "at least 1"),
                   ("grad_accum", self.grad_accum >= 1, "at least 1"), ("lr", self.lr > 0, "positive"),
-                  ("lora_rank", self.lora_rank >= 1, "at least 1")]
+                  ("lr_warmup_steps", self.lr_warmup_steps >= 0, "0 or more"),
+                  ("lora_rank", self.lora_rank >= 1, "at least 1"),
+                  ("empty_prompts", 0 <= self.empty_prompts < 1, "in [0, 1)")]
         for name, ok, need in checks:
             if not ok:
                 raise HieraFashError(f"{getattr(self, name)!r} is not valid: it must be {need}", name)
@@ -169,7 +173,7 @@ class JointDenoiser(torch.nn.Module):
 
 
 def training_loss(base, unet, controlnet, encode, batch, generator, weight_dtype, device,
-                  boundaries=PAPER_BOUNDARIES, denoiser=None) -> torch.Tensor:
+                  boundaries=PAPER_BOUNDARIES, denoiser=None, empty_prompts=0.0) -> torch.Tensor:
     """One micro-batch's hierarchical loss: VAE latents, t per sample, C(t), noise, MSE. `denoiser`, when
     given, predicts instead of (unet, controlnet): the prepared JointDenoiser of mode "base"."""
     pose = batch["pose"].to(device, weight_dtype)
@@ -182,7 +186,7 @@ def training_loss(base, unet, controlnet, encode, batch, generator, weight_dtype
         return predict_noise(unet, controlnet, noisy, t, context, pose, weight_dtype)
 
     loss, _ = hierarchical_loss(predict, encode, latents, batch["caption"], base.noise_scheduler.alphas_cumprod,
-                                base.noise_scheduler.config.prediction_type, generator, boundaries)
+                                base.noise_scheduler.config.prediction_type, generator, boundaries, empty_prompts)
     return loss
 
 
@@ -231,6 +235,8 @@ def train(config: TrainConfig) -> TrainResult:
         p.data = p.data.float()  # the trained weights stay fp32 under mixed precision
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     model, optimizer = accelerator.prepare(trained, optimizer)
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_factor(s, config.lr_warmup_steps))
+    accelerator.register_for_checkpointing(warmup)  # not prepared: accelerate would step it once per process
     unet = model if config.mode == "lora" else base.unet
     net = model if config.mode == "controlnet" else controlnet
     denoiser = model if config.mode == "base" else None
@@ -264,17 +270,19 @@ def train(config: TrainConfig) -> TrainResult:
             generator = seeded_generator(config.seed, 2, micro, accelerator.process_index)
             with accelerator.accumulate(model), accelerator.autocast():
                 loss = training_loss(base, unet, net, encode, batch, generator, weight_dtype, device,
-                                     config.boundaries, denoiser)
+                                     config.boundaries, denoiser, config.empty_prompts)
                 accelerator.backward(loss)
                 optimizer.step()
                 optimizer.zero_grad()
             step_loss += accelerator.gather(loss.detach()).mean().item() / config.grad_accum
+        step_lr = warmup.get_last_lr()[0]
+        warmup.step()
         losses.append(step_loss)
         done = step + 1
         bar.set_postfix(loss=f"{step_loss:.4f}")
         if accelerator.is_main_process:
             with log_path.open("a") as log:
-                log.write(json.dumps({"step": done, "loss": step_loss, "lr": config.lr,
+                log.write(json.dumps({"step": done, "loss": step_loss, "lr": step_lr,
                                       "seconds": round(time.perf_counter() - started, 3)}) + "\n")
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
             save_checkpoint(accelerator, config.output / "checkpoints" / f"step-{done:06d}", done)
@@ -293,6 +301,13 @@ def train(config: TrainConfig) -> TrainResult:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return TrainResult(start_step + len(losses), losses, export, accelerator.unwrap_model(model), base)
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """The share of the learning rate at optimizer step `step` (from 0): 1/N, 2/N, ... then 1. A fresh AdamW's
+    first update moves every weight by the full lr, which undoes much of a trained model (--controlnet, --base
+    from an earlier run); ramping up avoids that."""
+    return 1.0 if warmup_steps == 0 else min(1.0, (step + 1) / warmup_steps)
 
 
 def out_of_time(accelerator: Accelerator, started: float, max_minutes: float) -> bool:

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from hierafash_core.dataset import DatasetError
+from hierafash_core.errors import HieraFashError
 from hierafash_train import models
 from hierafash_train.export import controlnet_from_ldm
 from hierafash_train.loop import TrainConfig, train
@@ -78,16 +79,29 @@ def test_loss_falls_on_a_small_fixed_batch(tiny_base, tmp_path):
 
 
 def test_resume_reproduces_an_uninterrupted_run(tiny_base, tiny_dataset, tmp_path):
-    whole = train(config(tiny_base, tiny_dataset, tmp_path / "whole", steps=4, lr=1e-3, grad_accum=2))
-    first = train(config(tiny_base, tiny_dataset, tmp_path / "parts", steps=2, lr=1e-3, grad_accum=2,
-                         checkpoint_every=1))
+    options = dict(lr=1e-3, grad_accum=2, lr_warmup_steps=3)  # the warm-up's position is resumed too
+    whole = train(config(tiny_base, tiny_dataset, tmp_path / "whole", steps=4, **options))
+    first = train(config(tiny_base, tiny_dataset, tmp_path / "parts", steps=2, checkpoint_every=1, **options))
     assert (tmp_path / "parts" / "checkpoints" / "step-000001").is_dir()
-    resumed = train(config(tiny_base, tiny_dataset, tmp_path / "parts", steps=4, lr=1e-3, grad_accum=2,
-                           resume=str(tmp_path / "parts" / "checkpoints" / "step-000001")))
+    resumed = train(config(tiny_base, tiny_dataset, tmp_path / "parts", steps=4,
+                           resume=str(tmp_path / "parts" / "checkpoints" / "step-000001"), **options))
     assert first.losses[:1] == whole.losses[:1] and resumed.losses == whole.losses[1:]
     for key, value in whole.trained.state_dict().items():
         assert torch.equal(value, resumed.trained.state_dict()[key]), key
     assert (tmp_path / "parts" / "loss.jsonl").read_text().count("\n") == 4
+
+
+def test_warmup_ramps_the_learning_rate_up_to_lr(tiny_base, tiny_dataset, tmp_path):
+    train(config(tiny_base, tiny_dataset, tmp_path / "out", steps=5, lr=1e-3, lr_warmup_steps=3))
+    logged = [json.loads(line)["lr"] for line in (tmp_path / "out" / "loss.jsonl").read_text().splitlines()]
+    assert logged == pytest.approx([1e-3 / 3, 2e-3 / 3, 1e-3, 1e-3, 1e-3])
+
+
+@pytest.mark.parametrize(("option", "value"), [("empty_prompts", 1.0), ("lr_warmup_steps", -1)])
+def test_out_of_range_options_are_refused_by_name(tiny_base, tiny_dataset, tmp_path, option, value):
+    with pytest.raises(HieraFashError) as refused:
+        config(tiny_base, tiny_dataset, tmp_path, **{option: value})
+    assert refused.value.input_name == option
 
 
 def test_text_cache_gives_the_same_training(tiny_base, tiny_dataset, tmp_path):

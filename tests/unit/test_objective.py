@@ -11,6 +11,7 @@ from hierafash_core.objective import (
     add_noise,
     caption_at,
     distinct_captions,
+    drop_captions,
     hierarchical_loss,
     prediction_target,
 )
@@ -148,3 +149,29 @@ def test_loss_step_truncates_per_sample_and_trains_only_the_denoiser(prediction_
 def test_loss_step_refuses_mismatched_captions():
     with pytest.raises(HieraFashError, match="2 captions for a batch of 4"):
         hierarchical_loss(TinyDenoiser(), TinyEncoder(), torch.randn(4, 4, 2, 2), ["a", "b"], ALPHAS)
+
+
+def test_caption_dropout_empties_its_share_and_without_it_draws_nothing():
+    captions = [f"caption {i}" for i in range(4000)]
+    generator = torch.Generator().manual_seed(5)
+    state = generator.get_state()
+    assert drop_captions(captions, 0.0, generator) == captions
+    assert torch.equal(generator.get_state(), state)  # runs without dropout keep their random stream
+    dropped = drop_captions(captions, 0.25, generator)
+    kept = [(c, d) for c, d in zip(captions, dropped) if d]
+    assert all(c == d for c, d in kept)
+    assert abs(dropped.count("") / len(captions) - 0.25) < 0.03
+    for bad in (1.0, -0.1):
+        with pytest.raises(HieraFashError, match="must be in") as refused:
+            drop_captions(captions, bad)
+        assert refused.value.input_name == "empty_prompts"
+
+
+def test_loss_step_with_caption_dropout_encodes_empty_prompts_for_the_dropped_samples():
+    encoder = TinyEncoder()
+    captions = [CAPTIONS[-1]] * 64
+    _, t = hierarchical_loss(TinyDenoiser(), encoder, torch.randn(64, 4, 2, 2), captions, ALPHAS,
+                             generator=torch.Generator().manual_seed(3), empty_prompts=0.5)
+    truncated = [caption_at(c, ti) for c, ti in zip(captions, t.tolist())]
+    assert 16 < encoder.seen.count("") < 48
+    assert all(seen in ("", expected) for seen, expected in zip(encoder.seen, truncated))
