@@ -32,6 +32,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from hierafash_cli.server import DEFAULT_HOME  # noqa: E402
 from hierafash_core import oracles, synthetic  # noqa: E402
 
 ORACLE_TARGET = 0.98
@@ -80,6 +81,7 @@ def run_full(args) -> int:
 
     started = time.perf_counter()
     work = Path(args.work or tempfile.mkdtemp(prefix="hierafash-quality-full-")).resolve()
+    args.start = args.start.resolve() if args.start else None
     result = {"mode": "full", "machine_at_start": machine(), "work": str(work), "seed": args.seed}
     result |= full.build_and_train(work, args)
     evaluated = full.evaluate(work, args)
@@ -90,9 +92,10 @@ def run_full(args) -> int:
     result["chance"] = {f: round(1 / len(synthetic.DRAWN_VALUES[f]), 3) for f in oracles.FIELDS}
     result["rows"] = evaluated["rows"]
     result["settings"] = {"count": args.count, "sampler_steps": args.steps, "sampler": "euler", "scheduler": "normal",
-                          "cfg": 1.0, "size": list(synthetic.DEFAULT_SIZE)}
+                          "cfg": args.cfg, "size": list(synthetic.DEFAULT_SIZE)}
     result["machine_at_end"] = machine()
     result["wall_s"] = round(time.perf_counter() - started, 1)
+    result["installed"] = full.install(work, args.home)
     grid = full.save_grid(args.grid, evaluated["pictures"]) if evaluated["pictures"] else None
     result["grid"] = str(grid.relative_to(REPO) if grid.is_relative_to(REPO) else grid) if grid else None
     args.full_out.write_text(json.dumps(result, indent=1) + "\n")
@@ -108,6 +111,7 @@ def run_full(args) -> int:
     for name, figures in result["generation_metrics"].items():
         if isinstance(figures, dict) and "fid" in figures:
             print(name, figures)
+    print("\n".join(result["installed"]))
     print(f"quality full mode: {result['wall_s']} s; wrote {args.full_out} and {grid}")
     return 0
 
@@ -127,12 +131,21 @@ def main() -> int:
     full.add_argument("--max-steps", type=int, default=100000, help="training steps at most")
     full.add_argument("--batch-size", type=int, default=2)
     full.add_argument("--lr", type=float, default=5e-4)
+    full.add_argument("--start", type=Path, default=None,
+                      help="train on from an earlier run's WORK/trained folder instead of the untrained model")
+    full.add_argument("--empty-prompts", type=float, default=0.0,
+                      help="caption dropout while training (hierafash train --empty-prompts), for --cfg > 1")
+    full.add_argument("--cfg", type=float, default=1.0,
+                      help="CFG of drafts and edits (1: no unconditional branch, as a model trained without "
+                           "--empty-prompts needs)")
     full.add_argument("--count", type=int, default=8, help="test figures drafted and edited")
     full.add_argument("--no-pose", action="store_true", help="also draft without pose (ControlNet strength 0)")
     full.add_argument("--device", default="auto", help="ComfyUI device: auto or cpu")
     full.add_argument("--grid-rows", type=int, default=4, help="test figures in the picture grid")
     full.add_argument("--grid", type=Path, default=REPO / "bench" / "quality" / "full_grid.png")
     full.add_argument("--full-out", type=Path, default=REPO / "bench" / "quality.json")
+    full.add_argument("--home", type=Path, default=DEFAULT_HOME,
+                      help="ComfyUI base folder the trained model is installed into (that of `make run`)")
     args = parser.parse_args()
     if args.full:
         args.train, args.test, args.steps = args.train or 600, args.test or 24, args.steps or 10

@@ -37,17 +37,17 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 sys.path[:0] = [str(REPO), str(BENCH), str(REPO / "tests")]
 
+from hierafash_cli.workflow import QUALITY_CHECKPOINT, QUALITY_CONTROLNET  # noqa: E402
 from hierafash_core import oracles, synthetic  # noqa: E402
 from hierafash_core.pose import read_pose_keypoint  # noqa: E402
 from hierafash_core.vocab import CONCEPT_FIELDS  # noqa: E402
 
 ATTRIBUTE_FIELDS = ("clothing_length", "sleeve_length", "sleeve_type", "collar", "hem")
-CHECKPOINT = "hierafash_quality.safetensors"
-CONTROLNET = "hierafash_quality_pose_cn.safetensors"
 PROBE_PACKS = {"hierafash_bench_probe": BENCH / "comfy_nodes" / "hierafash_bench_probe",
                "hierafash_quality_probe": BENCH / "quality" / "comfy_nodes" / "hierafash_quality_probe"}
 BAND_ALL = "all steps (official code)"
 GENERATED = ("round_trip", "hierarchical", "flat", "by_area", "no_pose")  # the variants whose images the metrics score
+START_WARMUP = 50  # lr warm-up steps when training on from an earlier run: a fresh AdamW step would upset it
 
 
 # --- scoring (pure) ------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, fl
     from support.graphs import Graph, add_scheduler
 
     g = Graph()
-    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=QUALITY_CHECKPOINT)
     model, clip, vae = ckpt.out(0), ckpt.out(1), ckpt.out(2)
     if flat:
         positive = g.add("CLIPTextEncode", text=garment.caption(), clip=clip).out(0)
@@ -146,7 +146,7 @@ def draft_graph(garment, pose_image: str, *, tag, seed, steps, width, height, fl
         positive = add_scheduler(g, add_design(g, garment), clip, model, steps, scheduler).out(0)
     negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
     posed = g.add("HieraFashApplyPoseControlNet", positive=positive, negative=negative,
-                  control_net=g.add("ControlNetLoader", control_net_name=CONTROLNET).out(0),
+                  control_net=g.add("ControlNetLoader", control_net_name=QUALITY_CONTROLNET).out(0),
                   pose_image=g.add("LoadImage", image=pose_image).out(0), strength=pose_strength, band=BAND_ALL,
                   start_percent=0.0, end_percent=1.0)
     latent = g.add("EmptyLatentImage", width=width, height=height, batch_size=1).out(0)
@@ -162,7 +162,7 @@ def _edit_setup(g, garment, source: str, pose_image: str, pose_json: str, *, ste
     every region widened to the whole image), the schedule and the pose-conditioned prompts."""
     from support.graphs import add_scheduler
 
-    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=QUALITY_CHECKPOINT)
     model, clip, vae = ckpt.out(0), ckpt.out(1), ckpt.out(2)
     image = g.add("LoadImage", image=source).out(0)
     design = add_design(g, garment)
@@ -172,7 +172,7 @@ def _edit_setup(g, garment, source: str, pose_image: str, pose_json: str, *, ste
     sched = add_scheduler(g, design, clip, model, steps, scheduler)
     negative = g.add("CLIPTextEncode", text="", clip=clip).out(0)
     posed = g.add("HieraFashApplyPoseControlNet", positive=sched.out(0), negative=negative,
-                  control_net=g.add("ControlNetLoader", control_net_name=CONTROLNET).out(0),
+                  control_net=g.add("ControlNetLoader", control_net_name=QUALITY_CONTROLNET).out(0),
                   pose_image=g.add("LoadImage", image=pose_image).out(0), strength=1.0, band=BAND_ALL,
                   start_percent=0.0, end_percent=1.0)
     return model, vae, image, sched, masks, posed
@@ -230,7 +230,7 @@ def round_trip_graph(source: str, *, tag) -> dict:
     from support.graphs import Graph
 
     g = Graph()
-    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+    ckpt = g.add("CheckpointLoaderSimple", ckpt_name=QUALITY_CHECKPOINT)
     encoded = g.add("VAEEncode", pixels=g.add("LoadImage", image=source).out(0), vae=ckpt.out(2)).out(0)
     g.add("HieraFashBenchCapture", tag=tag, image=g.add("VAEDecode", samples=encoded, vae=ckpt.out(2)).out(0))
     return g.prompt()
@@ -249,30 +249,55 @@ def build_and_train(work: Path, args) -> dict:
         started = time.perf_counter()
         synthetic.write_dataset(dataset, args.train, args.test, args.seed)
         info["dataset_s"] = round(time.perf_counter() - started, 1)
-    if not (work / "base" / "unet").is_dir():
+    if not args.start and not (work / "base" / "unet").is_dir():
         subprocess.run([sys.executable, str(BENCH / "quality_model.py"), "build", str(work / "base")], check=True)
     trained = work / "trained"
+    start = ["--base", str(args.start / "base"), "--controlnet", str(args.start / "controlnet.safetensors"),
+             "--lr-warmup-steps", str(START_WARMUP)] if args.start else ["--base", str(work / "base")]
     if not (trained / "base" / "unet").is_dir():
         command = ["nice", "-n", "5", sys.executable, "-m", "hierafash_cli", "train", "--mode", "base",
-                   "--dataset", str(dataset), "--base", str(work / "base"), "--output", str(trained),
+                   "--dataset", str(dataset), *start, "--output", str(trained),
                    "--steps", str(args.max_steps), "--max-minutes", str(args.minutes), "--batch-size",
-                   str(args.batch_size), "--lr", str(args.lr), "--seed", str(args.seed), "--no-progress"]
+                   str(args.batch_size), "--lr", str(args.lr), "--seed", str(args.seed),
+                   "--empty-prompts", str(args.empty_prompts), "--no-progress"]
         subprocess.run(command, check=True, cwd=REPO)
     losses = [json.loads(line) for line in (trained / "loss.jsonl").read_text().splitlines()]
     info["train"] = {"steps": len(losses), "seconds": losses[-1]["seconds"] if losses else 0.0,
                      "first10_mean": float(np.mean([r["loss"] for r in losses[:10]])),
                      "last10_mean": float(np.mean([r["loss"] for r in losses[-10:]])),
-                     "batch_size": args.batch_size, "lr": args.lr, "train_figures": args.train}
-    checkpoint = work / "models" / CHECKPOINT
+                     "batch_size": args.batch_size, "lr": args.lr, "train_figures": args.train,
+                     "empty_prompts": args.empty_prompts}
+    if args.start:
+        earlier = (args.start / "loss.jsonl").read_text().splitlines()
+        info["train"]["started_from"] = {"folder": str(args.start), "steps": len(earlier),
+                                         "seconds": json.loads(earlier[-1])["seconds"] if earlier else 0.0}
+    checkpoint = work / "models" / QUALITY_CHECKPOINT
     if not checkpoint.is_file():
         subprocess.run([sys.executable, str(BENCH / "quality_model.py"), "to-comfy", str(trained / "base"),
                         str(checkpoint)], check=True, cwd=comfyui_dir())
-    shutil.copy(trained / "controlnet.safetensors", work / "models" / CONTROLNET)
+    shutil.copy(trained / "controlnet.safetensors", work / "models" / QUALITY_CONTROLNET)
     parity = work / "models" / "parity.json"
     subprocess.run([sys.executable, str(BENCH / "quality_model.py"), "compare", str(trained / "base"),
                     str(checkpoint), str(parity)], check=True, cwd=comfyui_dir())
     info["comfy_parity"] = json.loads(parity.read_text())
     return info
+
+
+def install(work: Path, home: Path) -> list[str]:
+    """Copy the trained model into the `make run` ComfyUI (HOME/models) for the small-model template; a different
+    file of the same name there is left alone. Returns one line per file saying what happened."""
+    import filecmp
+
+    lines = []
+    for name, folder in ((QUALITY_CHECKPOINT, "checkpoints"), (QUALITY_CONTROLNET, "controlnet")):
+        made, target = work / "models" / name, home / "models" / folder / name
+        if target.is_file() and not filecmp.cmp(made, target, shallow=False):
+            lines.append(f"left alone: {target} exists and is another file; this run's model is {made}")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made, target)
+        lines.append(f"installed for `make run`: {target}")
+    return lines
 
 
 def as_array(image) -> np.ndarray:
@@ -288,7 +313,7 @@ def evaluate(work: Path, args) -> dict:
 
     dataset = work / "dataset"
     base = prepare_base(work / "comfy", PROBE_PACKS)
-    for name, folder in ((CHECKPOINT, "checkpoints"), (CONTROLNET, "controlnet")):
+    for name, folder in ((QUALITY_CHECKPOINT, "checkpoints"), (QUALITY_CONTROLNET, "controlnet")):
         (base / "models" / folder).mkdir(parents=True, exist_ok=True)
         shutil.copy(work / "models" / name, base / "models" / folder / name)
     entries = json.loads((dataset / "test.json").read_text())[:args.count]
@@ -307,7 +332,7 @@ def evaluate(work: Path, args) -> dict:
         shutil.copy(dataset / entry["pose"], base / "input" / pose)
         seed = args.seed + i
         row = {"figure": entry["gt"], "seed": seed, "truth": oracles.truth(spec)}
-        common = dict(seed=seed, steps=args.steps, width=width, height=height)
+        common = dict(seed=seed, steps=args.steps, cfg=args.cfg, width=width, height=height)
         images = {}
         for variant, options in (("hierarchical", {}), ("flat", {"flat": True}),
                                  ("by_area", {"pose_json": pose_json}),

@@ -44,6 +44,10 @@ MODEL_EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gg
 
 # The names `hierafash convert` gives the official weights.
 CHECKPOINT_NAME, CONTROLNET_NAME = output_names(DEFAULT_STEM)
+# The synthetic benchmark's small model (QUALITY.md): trained on this machine, so nothing to download.
+QUALITY_CHECKPOINT, QUALITY_CONTROLNET = "hierafash_quality.safetensors", "hierafash_quality_pose_cn.safetensors"
+MADE_HERE = {name: "`make quality FULL=1` (it trains the synthetic benchmark's small model and installs it for "
+                   "`make run`; QUALITY.md)" for name in (QUALITY_CHECKPOINT, QUALITY_CONTROLNET)}
 
 
 class WorkflowError(ValueError):
@@ -371,6 +375,8 @@ class MissingFile:
                 models_dir = f" --models-dir {Path(paths[0]).parent}" if paths else ""
                 lines.append(f"  that is the released {source}; turn it into {self.name} with "
                              f"`hierafash convert {source}{models_dir}` (it writes both HieraFashDiff files)")
+        elif self.name in MADE_HERE:
+            lines.append(f"  nothing to download: it is made on this machine by {MADE_HERE[self.name]}")
         elif not self.directory:
             lines.append("  the workflow does not say where to get it (no properties.models entry on the node)")
         return "\n".join(lines)

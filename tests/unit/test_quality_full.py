@@ -184,3 +184,18 @@ def test_summarize_groups_edits_by_field_and_counts_what_the_edit_kept():
                                                 "locality_raw_mean_abs": 0.5}
     assert summary["edit_masked"]["hem"]["success"] == 1
     assert summary["edit_unmasked_others_kept"] == {"kept": 15, "measured": 18}
+
+
+def test_install_copies_the_model_for_make_run_and_leaves_another_file_alone(tmp_path):
+    work, home = tmp_path / "work", tmp_path / "home"
+    (work / "models").mkdir(parents=True)
+    for name in (full.QUALITY_CHECKPOINT, full.QUALITY_CONTROLNET):
+        (work / "models" / name).write_bytes(name.encode())
+    theirs = home / "models" / "controlnet" / full.QUALITY_CONTROLNET
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"the artist's own file")
+    lines = full.install(work, home)
+    assert (home / "models" / "checkpoints" / full.QUALITY_CHECKPOINT).read_bytes() == full.QUALITY_CHECKPOINT.encode()
+    assert theirs.read_bytes() == b"the artist's own file"
+    assert lines[0].startswith("installed for `make run`") and lines[1].startswith("left alone")
+    assert full.install(work, home)[0].startswith("installed")  # the same file again: a no-op copy, not refused

@@ -74,6 +74,11 @@ def test_model_mapping_and_missing_files():
     assert "hierafash convert big.ckpt --models-dir /comfy/models" in model
     assert "--set \"6.image=/path/to/photo.png\"" in missing[1].describe({})
 
+    made_here = wf.MissingFile("1", "Load Checkpoint", "ckpt_name", wf.QUALITY_CHECKPOINT, None, None).describe({})
+    assert "nothing to download" in made_here and "make quality FULL=1" in made_here
+    stranger = wf.MissingFile("1", "Load Checkpoint", "ckpt_name", "other.safetensors", None, None).describe({})
+    assert "does not say where to get it" in stranger
+
     mapped = wf.map_models(g, OBJECT_INFO, {"big.safetensors": "tiny.safetensors"})
     assert [m.name for m in wf.missing_files(mapped, OBJECT_INFO)] == ["photo.png"]
     assert wf.to_api(mapped, OBJECT_INFO)["1"]["inputs"] == {"ckpt_name": "tiny.safetensors"}
