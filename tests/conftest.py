@@ -57,6 +57,27 @@ def official_checkpoint(comfy_base) -> Path:
 
 
 @pytest.fixture(scope="session")
+def quality_model(comfy_base, tmp_path_factory) -> Path:
+    """The synthetic benchmark's small model as `make quality FULL=1` makes it (built, one `hierafash train
+    --mode base` step, converted), under the names its template loads; the checkpoint's path."""
+    from hierafash_cli.workflow import QUALITY_CHECKPOINT, QUALITY_CONTROLNET
+    from hierafash_core.synthetic import write_dataset
+
+    work = tmp_path_factory.mktemp("quality_model")
+    builder = TESTS.parent / "bench" / "quality_model.py"
+    subprocess.run([sys.executable, str(builder), "build", str(work / "base"), "--seed", "4"], check=True)
+    subprocess.run([sys.executable, "-m", "hierafash_cli", "train", "--mode", "base", "--dataset",
+                    str(write_dataset(work / "dataset", 2, 1, seed=4)), "--base", str(work / "base"), "--output",
+                    str(work / "trained"), "--steps", "1", "--batch-size", "1", "--no-progress"],
+                   cwd=TESTS.parent, check=True)
+    checkpoint = comfy_base / "models" / "checkpoints" / QUALITY_CHECKPOINT
+    subprocess.run([sys.executable, str(builder), "to-comfy", str(work / "trained" / "base"), str(checkpoint)],
+                   cwd=comfyui_dir(), check=True)
+    (work / "trained" / "controlnet.safetensors").rename(comfy_base / "models" / "controlnet" / QUALITY_CONTROLNET)
+    return checkpoint
+
+
+@pytest.fixture(scope="session")
 def comfy(comfy_base):
     """The running ComfyUI server (one per session), stopped by its PID at the end."""
     with ComfyServer(comfy_base, device="cpu") as server:

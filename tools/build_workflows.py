@@ -36,7 +36,11 @@ from hierafash_cli.workflow import (  # noqa: E402
     OFFICIAL_CKPT,
     OFFICIAL_CKPT_PAGE,
     OFFICIAL_CKPT_URL,
+    QUALITY_CHECKPOINT,
+    QUALITY_CONTROLNET,
 )
+from hierafash_core.pose import CONTROLNET_AUX_STYLE  # noqa: E402
+from hierafash_core.synthetic import DEFAULT_SIZE  # noqa: E402
 
 WORKFLOWS = ROOT / "workflows"
 THUMB_MAX_BYTES = 180_000  # the template browser asks for small thumbnails; keep a margin under 200 KB
@@ -309,12 +313,81 @@ Without the browser: `hierafash run "workflows/{BOTH}.json" --out out/`"""
     return {"nodes": nodes + draft + edit, "links": links, "groups": groups}
 
 
+# How the synthetic benchmark trains and samples its small model (bench/quality.py --full, QUALITY.md).
+SMALL_SAMPLING = {"sampler_name": "euler", "scheduler": "normal", "cfg": 3.0}
+SMALL_STEPS = 20
+SMALL_DRAFT = [(1, "clothing length", "Knee-length"), (2, "sleeve type", "Regular Sleeve"),
+               (3, "collar", "Round Collar"), (4, "hem", "Flat Hem"), (5, "sleeve length", "Short Sleeve")]
+
+
+def small_model_loop() -> dict:
+    """The generate-then-edit loop on the synthetic benchmark's small model, made by `make quality FULL=1`."""
+    width, height = DEFAULT_SIZE
+    text = f"""# Fashion design, then edit, on a small model trained here (no download)
+
+The whole loop of *design then edit*, on the **synthetic benchmark's small model**: a model this pack trains on
+its own drawn figures (QUALITY.md), so nothing is downloaded. A purple knee-length dress with short sleeves is
+drafted from **concepts, then attributes** (top row); a **one-pass edit** then gives it long sleeves (bottom
+row) while every other pixel stays the draft's.
+
+**First steps**
+
+1. Make the model once: `make quality FULL=1` (about an hour on a CPU; add `ARGS="--minutes 10"` on a GPU). It
+   trains `{QUALITY_CHECKPOINT}` and `{QUALITY_CONTROLNET}` and installs them into the models folders
+   of `make run`'s ComfyUI.
+2. Press **Run** ({width} x {height}, {SMALL_STEPS} steps: seconds on a CPU).
+
+**What to expect.** This is a measuring instrument, not a fashion model: it knows only the drawn figures
+(flat colours for the style, stripes or dots for the feeling) and draws blurred ones. Its prompts are the
+vocabulary's words without the official quality suffix, and the negative prompt is empty, as in its training.
+QUALITY.md says how well it follows its prompt. The edit's exactness (every pixel outside *Garment regions*
+kept) does not depend on the model.
+
+Without the browser: `hierafash run "workflows/{SMALL}.json" --out out/`"""
+    nodes = [note("Start here", text),
+             {"key": "settings", "type": "HieraFashSizeAndSteps", "title": "Size and steps (the model's size)",
+              "col": 0, "widgets": {"preset": "custom (the values below)", "width": width, "height": height,
+                                    "steps": SMALL_STEPS}, "width": 330},
+             {"key": "model", "type": "CheckpointLoaderSimple", "title": "Small model (make quality FULL=1)",
+              "col": 0, "widgets": {"ckpt_name": QUALITY_CHECKPOINT}, "width": 330},
+             {"key": "pose_cn", "type": "ControlNetLoader", "title": "Its pose ControlNet", "col": 0,
+              "widgets": {"control_net_name": QUALITY_CONTROLNET}, "width": 330},
+             {"key": "negative", "type": "CLIPTextEncode", "title": "Empty negative prompt (as trained)",
+              "col": 0, "widgets": {"text": ""}, "width": 330},
+             *design_nodes("a", SMALL_DRAFT, col=1),
+             *design_nodes("e", [(5, "sleeve length", "Long Sleeve")], col=1, band=1, concept=False)]
+    draft, draft_links = draft_part(col=2)
+    edit, edit_links = edit_part(2, "e5", ("decode", "IMAGE"), "sleeve length", band=1, pose="pose")
+    edit.append(regions_preview("xregions", 2, band=1))
+    edit_links += [("pose", "body_masks", "xregions", "body_masks"), ("decode", "IMAGE", "xregions", "image")]
+    for node in nodes + draft + edit:
+        widgets = node.setdefault("widgets", {})
+        if node["key"] == "concept":
+            widgets.update(effect="Slimming", feeling="Crisp Feeling")  # the feeling draws the solid colour
+        elif node["type"] == "KSampler":
+            widgets.update(SMALL_SAMPLING)
+        elif node["type"] == "HieraFashHierarchicalPromptScheduler":
+            widgets.update(scheduler=SMALL_SAMPLING["scheduler"], suffix="")
+        elif node["type"] == "HieraFashPoseMaskBuilder":
+            widgets.update(render_style=CONTROLNET_AUX_STYLE)  # the training pose maps' style
+    groups = [("Model and settings", ["settings", "model", "pose_cn", "negative"]),
+              ("Draft design", ["concept", "a1", "a2", "a3", "a4", "a5"]), ("Edit design", ["e5"]),
+              ("Draft", ["sched", "pose", "apply", "latent", "sampler", "decode", "save"]),
+              ("Edit the draft", ["xsched", "xregions", "xedit", "xapply", "xplan", "xsampler", "xdecode", "xkeep",
+                                  "xsave"])]
+    links = (chain(["concept", "a1", "a2", "a3", "a4", "a5"]) + chain(["a4", "e5"]) + draft_links + edit_links)
+    links = [("pose_cn", *link[1:]) if link[:2] == ("model", "CONTROL_NET") else link for link in links]
+    return {"nodes": nodes + draft + edit, "links": [("model", "CLIP", "negative", "clip"), *links],
+            "groups": groups}
+
+
 # The frontend lists a pack's templates by file name alone (title, description and search text), so the names
 # are the titles an artist reads and searches.
 DRAFT = "Fashion garment design - dress draft from concepts"
 EDIT = "Fashion garment edit - new sleeves and collar on a dress"
 BOTH = "Fashion garment design then edit - dress draft, then a new collar and hem"
-SPECS = {DRAFT: concept_to_draft, EDIT: attribute_edit, BOTH: generate_then_edit}
+SMALL = "Fashion garment design then edit - small model trained here, no download"
+SPECS = {DRAFT: concept_to_draft, EDIT: attribute_edit, BOTH: generate_then_edit, SMALL: small_model_loop}
 
 BUILD_JS = """async (spec) => {
   const LG = window.LiteGraph, graph = window.app.graph;
@@ -381,7 +454,8 @@ BUILD_JS = """async (spec) => {
 
 # What each template's thumbnail shows, left to right: the pack's own drawing of its example figure, the pose
 # map the ControlNet sees, and the garment regions an edit may repaint (with their legend).
-THUMB_PANELS = {DRAFT: ("pose", "figure"), EDIT: ("figure", "regions"), BOTH: ("pose", "figure", "regions")}
+THUMB_PANELS = {DRAFT: ("pose", "figure"), EDIT: ("figure", "regions"), BOTH: ("pose", "figure", "regions"),
+                SMALL: ("pose", "figure", "regions")}
 
 
 def build(page, name: str) -> dict:

@@ -47,8 +47,8 @@ NOTE_IN_VIEW = """() => { const note = app.graph.nodes.find((n) => n.title === '
 
 
 @pytest.fixture(scope="module")
-def object_info(comfy, official_checkpoint):
-    return comfy.get("/object_info")  # after placing the official file: its loader lists it
+def object_info(comfy, official_checkpoint, quality_model):
+    return comfy.get("/object_info")  # after placing the model files: their loaders list them
 
 
 DIALOG_COUNT = "() => document.querySelectorAll('.p-dialog').length"
@@ -145,8 +145,8 @@ def test_shipped_workflow_loads_and_runs_from_the_frontend(app_page, comfy, obje
     assert name in page.evaluate(FETCH_JSON, "/workflow_templates")["hierafashdiff"]
     workflow = page.evaluate(FETCH_JSON, f"/api/workflow_templates/hierafashdiff/{name}.json")
 
-    # No missing node types: every type is registered before loading. The official file is in place, so the
-    # frontend reports nothing: an artist who downloaded it presses Run.
+    # No missing node types: every type is registered before loading. The official file (or the small model that
+    # `make quality FULL=1` installs) is in place, so the frontend reports nothing: the artist presses Run.
     assert page.evaluate(MISSING_TYPES, workflow) == []
     load(page, workflow)
     page.evaluate(NEXT_FRAME)

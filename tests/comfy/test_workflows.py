@@ -47,8 +47,8 @@ def source_image(comfy_base):
 
 
 @pytest.fixture(scope="module")
-def object_info(comfy, source_image, official_checkpoint):
-    return comfy.get("/object_info")  # after writing the source image and the official file: their loaders list them
+def object_info(comfy, source_image, official_checkpoint, quality_model):
+    return comfy.get("/object_info")  # after writing the source image and the model files: their loaders list them
 
 
 def example_source() -> np.ndarray:
@@ -88,7 +88,8 @@ def test_the_pack_lists_its_templates_with_thumbnails(comfy):
 
 @pytest.mark.parametrize("name", NAMES + LEGACY_NAMES)
 def test_workflow_runs_on_the_tiny_models(comfy, comfy_base, object_info, source_image, name, tmp_path):
-    """The templates on the official replica (their loader converts it), the legacy saves on the tiny models."""
+    """The templates on the official replica (their loader converts it) or the benchmark's small model, the legacy
+    saves on the tiny models."""
     workflow = wf.map_models(wf.load(workflow_path(name)), object_info, TINY_MODELS)
     workflow = wf.apply_overrides(workflow, object_info, small_run(workflow))
     assert wf.missing_files(workflow, object_info) == []
@@ -111,7 +112,8 @@ def test_workflow_runs_on_the_tiny_models(comfy, comfy_base, object_info, source
         assert plan.startswith("editing ")
     previews = [o["text"][0] for i, o in entry["outputs"].items()
                 if prompt[i]["class_type"] == "HieraFashHierarchicalPromptScheduler"]
-    assert previews and all(p.startswith(f"{STEPS} steps, ddim_uniform") for p in previews)  # Steps feeds them
+    (scheduler,) = {n["inputs"]["scheduler"] for n in prompt.values() if n["class_type"] == "KSampler"}
+    assert previews and all(p.startswith(f"{STEPS} steps, {scheduler}") for p in previews)  # Steps feeds them
 
 
 @pytest.mark.parametrize("name", NAMES + LEGACY_NAMES)

@@ -18,6 +18,7 @@ LEGACY_NAMES = sorted(p.stem for p in LEGACY.glob("*.json"))
 DRAFT = "Fashion garment design - dress draft from concepts"
 EDIT = "Fashion garment edit - new sleeves and collar on a dress"
 BOTH = "Fashion garment design then edit - dress draft, then a new collar and hem"
+SMALL = "Fashion garment design then edit - small model trained here, no download"  # on fixture quality_model
 
 # The legacy saves load the converted files with stock loaders; the templates load the official replica itself.
 TINY_MODELS = {CHECKPOINT_NAME: "tiny_sd15.safetensors", CONTROLNET_NAME: "tiny_pose_cn.safetensors"}
@@ -57,6 +58,7 @@ SOURCE_IMAGE = "hierafashdiff_draft.png"  # what the legacy edit workflow's Load
 # Saved images per Save Image title, for each shipped template and legacy save.
 EXPECTED_SAVES = {
     DRAFT: {"Save draft": 1}, EDIT: {"Save edit": 1}, BOTH: {"Save draft": 1, "Save edit": 1},
+    SMALL: {"Save draft": 1, "Save edit": 1},
     "hierafash_concept_to_draft": {"Save draft": 1},
     "hierafash_attribute_edit": {"Save edit": 1},
     "hierafash_generate_then_edit": {"Save draft": 1, "Save edit": 1},
