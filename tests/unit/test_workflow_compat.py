@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((ROOT / "workflows").glob("*.json"))
 LEGACY = sorted((ROOT / "tests" / "data" / "legacy_workflows").glob("*.json"))  # the 0.1.0 templates, kept as saves
 WORKFLOWS = TEMPLATES + LEGACY
-SEARCH_WORDS = {"fashion": 3, "garment": 3, "dress": 3, "edit": 2}  # what an artist types: how many it must find
+SEARCH_WORDS = {"fashion": 4, "garment": 4, "dress": 3, "edit": 3}  # what an artist types: how many it must find
+SMALL_MODEL_TEMPLATE = "Fashion garment design then edit - small model trained here, no download"
 SNAPSHOT = json.loads((ROOT / "tests" / "data" / "widget_order.json").read_text())
 SNAPSHOT_INFO = {node_id: compat.summary_as_object_info(summary) for node_id, summary in SNAPSHOT.items()}
 
@@ -32,10 +33,10 @@ def is_pack_node(node_type: str) -> bool:
 
 # --- the committed workflows -----------------------------------------------------------------------
 
-def test_three_templates_whose_names_an_artist_reads_and_searches():
+def test_four_templates_whose_names_an_artist_reads_and_searches():
     # The frontend shows and searches a pack's template by its file name alone.
     names = [p.stem.lower() for p in TEMPLATES]
-    assert len(names) == 3 and len(LEGACY) == 3
+    assert len(names) == 4 and len(LEGACY) == 3
     for word, count in SEARCH_WORDS.items():
         assert sum(word in name for name in names) == count, word
     assert not any("_" in name for name in names)
@@ -51,11 +52,7 @@ def test_workflow_is_in_the_editors_format_with_a_note(path):
                for n in workflow["nodes"])
 
 
-@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.stem)
-def test_template_has_a_thumbnail_one_loader_for_the_downloaded_file_and_one_size_switch(path):
-    thumbnail = path.with_suffix(".jpg")
-    assert thumbnail.read_bytes()[:3] == b"\xff\xd8\xff" and thumbnail.stat().st_size < 200_000
-    workflow = wf.load(path)
+def assert_loads_the_official_download(workflow: dict) -> None:
     types = [n["type"] for n in workflow["nodes"]]
     assert "CheckpointLoaderSimple" not in types and "ControlNetLoader" not in types
     (loader,) = [n for n in workflow["nodes"] if n["type"] == "HieraFashLoadOfficialModel"]
@@ -64,6 +61,30 @@ def test_template_has_a_thumbnail_one_loader_for_the_downloaded_file_and_one_siz
     assert model["url"].endswith("/" + model["name"])
     (settings,) = [n for n in workflow["nodes"] if n["type"] == "HieraFashSizeAndSteps"]
     assert settings["widgets_values"][0].startswith("quick try")
+
+
+def assert_loads_the_small_model_made_here(workflow: dict) -> None:
+    from hierafash_core.synthetic import DEFAULT_SIZE
+
+    loaders = {n["type"]: n for n in workflow["nodes"] if n["type"] in ("CheckpointLoaderSimple", "ControlNetLoader")}
+    assert loaders["CheckpointLoaderSimple"]["widgets_values"] == [wf.QUALITY_CHECKPOINT]
+    assert loaders["ControlNetLoader"]["widgets_values"] == [wf.QUALITY_CONTROLNET]
+    assert not any((n.get("properties") or {}).get("models") for n in workflow["nodes"])  # nothing to download
+    assert "HieraFashLoadOfficialModel" not in [n["type"] for n in workflow["nodes"]]
+    (settings,) = [n for n in workflow["nodes"] if n["type"] == "HieraFashSizeAndSteps"]
+    assert settings["widgets_values"][:3] == ["custom (the values below)", *DEFAULT_SIZE]  # the size it was trained at
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.stem)
+def test_template_has_a_thumbnail_the_loader_of_its_model_and_one_size_switch(path):
+    thumbnail = path.with_suffix(".jpg")
+    assert thumbnail.read_bytes()[:3] == b"\xff\xd8\xff" and thumbnail.stat().st_size < 200_000
+    workflow = wf.load(path)
+    if path.stem == SMALL_MODEL_TEMPLATE:
+        assert_loads_the_small_model_made_here(workflow)
+    else:
+        assert_loads_the_official_download(workflow)
+    (settings,) = [n for n in workflow["nodes"] if n["type"] == "HieraFashSizeAndSteps"]
     fed = {(link[3], link[4]) for link in workflow["links"] if link[1] == settings["id"]}
     samplers = [n["id"] for n in workflow["nodes"] if n["type"] in ("KSampler", "HieraFashHierarchicalPromptScheduler")]
     for node_id in samplers:  # every sampler and scheduler takes its steps from the switch
