@@ -47,6 +47,7 @@ PROBE_PACKS = {"hierafash_bench_probe": BENCH / "comfy_nodes" / "hierafash_bench
                "hierafash_quality_probe": BENCH / "quality" / "comfy_nodes" / "hierafash_quality_probe"}
 BAND_ALL = "all steps (official code)"
 GENERATED = ("round_trip", "hierarchical", "flat", "by_area", "no_pose")  # the variants whose images the metrics score
+MODEL_FOLDERS = ((QUALITY_CHECKPOINT, "checkpoints"), (QUALITY_CONTROLNET, "controlnet"))  # file, models/ folder
 START_WARMUP = 50  # lr warm-up steps when training on from an earlier run: a fresh AdamW step would upset it
 
 
@@ -289,7 +290,7 @@ def install(work: Path, home: Path) -> list[str]:
     import filecmp
 
     lines = []
-    for name, folder in ((QUALITY_CHECKPOINT, "checkpoints"), (QUALITY_CONTROLNET, "controlnet")):
+    for name, folder in MODEL_FOLDERS:
         made, target = work / "models" / name, home / "models" / folder / name
         if target.is_file() and not filecmp.cmp(made, target, shallow=False):
             lines.append(f"left alone: {target} exists and is another file; this run's model is {made}")
@@ -313,7 +314,7 @@ def evaluate(work: Path, args) -> dict:
 
     dataset = work / "dataset"
     base = prepare_base(work / "comfy", PROBE_PACKS)
-    for name, folder in ((QUALITY_CHECKPOINT, "checkpoints"), (QUALITY_CONTROLNET, "controlnet")):
+    for name, folder in MODEL_FOLDERS:
         (base / "models" / folder).mkdir(parents=True, exist_ok=True)
         shutil.copy(work / "models" / name, base / "models" / folder / name)
     entries = json.loads((dataset / "test.json").read_text())[:args.count]
